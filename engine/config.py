@@ -1,0 +1,77 @@
+"""Operator configuration, cached per process.
+
+The ladder, program rules, leaders and session definitions change rarely and are read
+on every request, so each process keeps them for ``config_ttl_s`` (default 1 s): an
+operator's change reaches every worker within that time, and at once in the process
+that made it. Session definitions carry a version that the scripts check, so a stale
+definition is noticed and re-read, never acted on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from . import keys
+from .ladder import DEFAULT as DEFAULT_LADDER, Ladder
+from .program import DEFAULT as DEFAULT_PROGRAM, Program
+from .types import LadderSpec, ProgramSpec
+
+T = TypeVar("T")
+
+
+class _Cached(Generic[T]):
+    __slots__ = ("value", "until")
+
+    def __init__(self, value: T, until: float) -> None:
+        self.value = value
+        self.until = until
+
+
+class ConfigCache:
+    def __init__(self, client: Any, ttl_s: float) -> None:
+        self._client = client
+        self._ttl = ttl_s
+        self._entries: dict[str, _Cached[Any]] = {}
+
+    async def _get(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
+        entry = self._entries.get(name)
+        if entry is not None and entry.until > time.monotonic():
+            return entry.value
+        value = await load()
+        self._entries[name] = _Cached(value, time.monotonic() + self._ttl)
+        return value
+
+    def put(self, name: str, value: Any) -> None:
+        self._entries[name] = _Cached(value, time.monotonic() + self._ttl)
+
+    def forget(self, name: str) -> None:
+        self._entries.pop(name, None)
+
+    async def ladder(self) -> Ladder:
+        async def load() -> Ladder:
+            raw = await self._client.get(keys.LADDER)
+            return Ladder.from_spec(msgspec.json.decode(raw, type=LadderSpec)) if raw else DEFAULT_LADDER
+        return await self._get("ladder", load)
+
+    async def program(self) -> Program:
+        async def load() -> Program:
+            raw = await self._client.get(keys.PROGRAM)
+            return Program.from_spec(msgspec.json.decode(raw, type=ProgramSpec)) if raw else DEFAULT_PROGRAM
+        return await self._get("program", load)
+
+    async def leader_exists(self, leader_id: str) -> bool:
+        """Known leaders are remembered; an unknown id is asked about every time."""
+        name = f"leader:{leader_id}"
+        if name in self._entries:
+            return True
+        if await self._client.hexists(keys.LEADERS, leader_id):
+            self._entries[name] = _Cached(True, float("inf"))
+            return True
+        return False
+
+    async def cached(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
+        return await self._get(name, load)

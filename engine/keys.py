@@ -1,0 +1,118 @@
+"""Every Redis key name the engine uses, and nothing else builds one.
+
+Three kinds of hash slot, each named by a hash tag (see docs/keys.md):
+
+- ``{s:<tag>}`` a session's slot. ``tag`` is the CRC32 of the session id, so an order
+  id, which starts with the tag, leads straight to its session's keys. Everything a
+  live room changes under contention is here: stock, per-member bought counts, coupon
+  budgets and coupons, orders, expiry, counters, the outbox of member-side work.
+- ``{m:<bucket>}`` a bucket of members: growth, points, leader, identities, visited
+  sessions, point holds. Members are bucketed into hashes (not a key per member) so a
+  million members stay small.
+- ``{i:<bucket>}`` a bucket of the identity index: identity -> member id.
+
+Operator configuration (ladder, program settings, leaders, the session index) lives in
+a few small global keys that scripts never touch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+
+PREFIX = "lb"
+MEMBER_BUCKETS = 16384
+IDENTITY_BUCKETS = 16384
+
+# Global operator configuration; read by the engine, never by a script.
+LADDER = f"{PREFIX}:ladder"
+PROGRAM = f"{PREFIX}:program"
+LEADERS = f"{PREFIX}:leaders"
+SESSIONS = f"{PREFIX}:sessions"
+MEMBER_SEQ = f"{PREFIX}:member_seq"
+
+
+def session_tag(session_id: str) -> str:
+    return f"{zlib.crc32(session_id.encode()):08x}"
+
+
+def member_bucket(member_id: str) -> int:
+    return zlib.crc32(member_id.encode()) % MEMBER_BUCKETS
+
+
+def identity_bucket(identity: str) -> int:
+    return zlib.crc32(identity.encode()) % IDENTITY_BUCKETS
+
+
+def tag_of_order(order_id: str) -> str:
+    """The session tag an order id starts with (order ids are ``<tag>-<unique>``)."""
+    return order_id.split("-", 1)[0]
+
+
+class SessionKeys:
+    """Keys of one session, all in the session's slot."""
+
+    __slots__ = ("session_id", "tag", "meta", "bought", "coupons", "held", "templates",
+                 "stats", "online", "member_orders", "orders", "expiry", "outbox")
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.tag = session_tag(session_id)
+        slot = TagKeys(self.tag)
+        base = f"{PREFIX}:{{s:{self.tag}}}"
+        self.meta = f"{base}:session:{session_id}"
+        self.bought = f"{base}:bought:{session_id}"
+        self.coupons = f"{base}:coupons:{session_id}"
+        self.held = f"{base}:held:{session_id}"
+        self.templates = f"{base}:templates:{session_id}"
+        self.stats = f"{base}:stats:{session_id}"
+        self.online = f"{base}:online:{session_id}"
+        self.member_orders = f"{base}:member_orders:{session_id}"
+        self.orders = slot.orders
+        self.expiry = slot.expiry
+        self.outbox = slot.outbox
+
+    def product(self, sku: str) -> str:
+        return f"{PREFIX}:{{s:{self.tag}}}:product:{self.session_id}:{sku}"
+
+    def idempotency(self, viewer: str, key: str) -> str:
+        # Hashed: the client's key may be 255 bytes of anything.
+        digest = hashlib.blake2b(f"{viewer}\n{key}".encode(), digest_size=16).hexdigest()
+        return f"{PREFIX}:{{s:{self.tag}}}:idem:{self.session_id}:{digest}"
+
+
+class TagKeys:
+    """Keys shared by every session whose id hashes to one tag: orders are found by id."""
+
+    __slots__ = ("tag", "orders", "expiry", "outbox")
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        base = f"{PREFIX}:{{s:{tag}}}"
+        self.orders = f"{base}:orders"
+        self.expiry = f"{base}:expiry"
+        self.outbox = f"{base}:outbox"
+
+
+class MemberKeys:
+    """Keys of the bucket a member lives in."""
+
+    __slots__ = ("bucket", "members", "holds")
+
+    def __init__(self, member_id: str) -> None:
+        self.bucket = member_bucket(member_id)
+        base = f"{PREFIX}:{{m:{self.bucket}}}"
+        self.members = f"{base}:members"
+        self.holds = f"{base}:holds"
+
+
+class IdentityKeys:
+    """Keys of the bucket an identity lives in."""
+
+    __slots__ = ("bucket", "owners", "guest_refs")
+
+    def __init__(self, identity: str) -> None:
+        self.bucket = identity_bucket(identity)
+        base = f"{PREFIX}:{{i:{self.bucket}}}"
+        self.owners = f"{base}:owners"
+        self.guest_refs = f"{base}:guest_refs"

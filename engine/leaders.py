@@ -1,0 +1,30 @@
+"""Community group leaders (团长): who they are and what they earn."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from . import keys
+from .codec import encode
+from .ladder import invalid, thousandths
+from .store import Store
+from .types import Leader, LeaderSpec
+
+# Orders of members with no leader are routed here; operators read it.
+UNASSIGNED = "unassigned"
+
+
+async def put(store: Store, leader_id: str, spec: LeaderSpec) -> Leader:
+    if leader_id == UNASSIGNED:
+        raise invalid("$.leader_id", f"`{UNASSIGNED}` is where orders without a leader go; it is not a leader")
+    thousandths(spec.commission_rate, "$.commission_rate", low=Decimal(0), high=Decimal("0.5"))
+    leader = Leader(leader_id, spec.name, spec.webhook_url, spec.commission_rate)
+    await store.client.hset(keys.LEADERS, leader_id, encode(leader))
+    return leader
+
+
+async def get(store: Store, leader_id: str) -> Leader | None:
+    raw = await store.client.hget(keys.LEADERS, leader_id)
+    return msgspec.json.decode(raw, type=Leader) if raw else None

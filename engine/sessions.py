@@ -1,0 +1,224 @@
+"""Live sessions (场次): definition, state, stock.
+
+A definition is checked here, then written by one script. Every process caches the
+parsed definition with its version; the hot-path scripts check the version and say
+"stale" rather than act on an old one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import msgspec
+
+from . import keys
+from .clock import now_ms, to_ms
+from .codec import encode
+from .errors import DomainError, refusal
+from .ladder import GUEST, invalid, thousandths
+from .store import Store
+from .types import ProductSpec, ProductState, SessionSpec, SessionView, StockDelta
+
+
+@dataclass(frozen=True, slots=True)
+class ProductDef:
+    spec: ProductSpec
+    opens_ms: int
+    closes_ms: int
+
+    def visible_to(self, tier: str) -> bool:
+        return self.spec.tiers is None or tier in self.spec.tiers
+
+    def price_for(self, tier: str) -> int:
+        return self.spec.tier_prices.get(tier, self.spec.base_price)
+
+    def opens_ms_for(self, tier: str) -> int:
+        """When this tier may start buying: early access (优先购) moves it forward."""
+        return self.opens_ms - self.spec.early_access.get(tier, 0) * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDef:
+    session_id: str
+    keys: keys.SessionKeys
+    version: str
+    spec: SessionSpec
+    products: list[ProductDef]
+    offset_minutes: int
+    override: str = ""
+
+    @property
+    def skus(self) -> list[str]:
+        return [p.spec.sku for p in self.products]
+
+    @property
+    def product_keys(self) -> list[str]:
+        return [self.keys.product(p.spec.sku) for p in self.products]
+
+    @property
+    def multiplier_milli(self) -> int:
+        return int(self.spec.points_multiplier * 1000)
+
+
+def _aware(moment: datetime, path: str) -> int:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise invalid(path, "must carry a UTC offset (RFC 3339)")
+    return to_ms(moment)
+
+
+def _offset_minutes(moment: datetime) -> int:
+    offset = moment.utcoffset()
+    return int(offset.total_seconds() // 60) if offset is not None else 0
+
+
+def state_at(parsed: SessionDef, now: int) -> str:
+    """scheduled / live / ended by the clock, unless the operator or platform said otherwise."""
+    if parsed.override:
+        return parsed.override
+    if now < to_ms(parsed.spec.starts_at):
+        return "scheduled"
+    return "live" if now < to_ms(parsed.spec.ends_at) else "ended"
+
+
+def build_def(session_id: str, spec: SessionSpec, version: str, override: str = "") -> SessionDef:
+    """The checked, parsed definition, or a 422 naming the first bad field."""
+    starts = _aware(spec.starts_at, "$.starts_at")
+    ends = _aware(spec.ends_at, "$.ends_at")
+    if ends <= starts:
+        raise invalid("$.ends_at", "must be after starts_at")
+    thousandths(spec.points_multiplier, "$.points_multiplier", low=Decimal(0), high=Decimal(10), low_open=True)
+    products, seen = [], set()
+    for i, p in enumerate(spec.products):
+        at = f"$.products[{i}]"
+        if p.sku in seen:
+            raise invalid(f"{at}.sku", "SKUs must be unique within a session")
+        seen.add(p.sku)
+        opens = _aware(p.opens_at, f"{at}.opens_at") if p.opens_at else starts
+        closes = _aware(p.closes_at, f"{at}.closes_at") if p.closes_at else ends
+        if closes <= opens:
+            raise invalid(f"{at}.closes_at", "must be after opens_at")
+        products.append(ProductDef(p, opens, closes))
+    templates = set()
+    for i, c in enumerate(spec.coupons):
+        at = f"$.coupons[{i}]"
+        if c.template_id in templates:
+            raise invalid(f"{at}.template_id", "template ids must be unique within a session")
+        templates.add(c.template_id)
+        if c.tiers is not None and GUEST in c.tiers:
+            raise invalid(f"{at}.tiers", "coupons need a member: `guest` cannot hold one")
+        if c.kind == "percent_off" and not 1 <= c.value <= 99:
+            raise invalid(f"{at}.value", "a percent_off coupon is 1-99 percent")
+    return SessionDef(session_id, keys.SessionKeys(session_id), version, spec, products,
+                      _offset_minutes(spec.starts_at), override)
+
+
+def _product_fields(p: ProductDef) -> dict[str, int | str]:
+    fields: dict[str, int | str] = {
+        "base": p.spec.base_price, "limit": p.spec.per_member_limit,
+        "opens": p.opens_ms, "closes": p.closes_ms,
+        "pool": "" if p.spec.tiers is None else "," + ",".join(p.spec.tiers) + ",",
+    }
+    fields.update({f"price:{tier}": price for tier, price in p.spec.tier_prices.items()})
+    fields.update({f"early:{tier}": s * 1000 for tier, s in p.spec.early_access.items()})
+    return fields
+
+
+async def define(store: Store, session_id: str, spec: SessionSpec) -> SessionView:
+    """Create or replace a session. Stock is set only for SKUs new to it."""
+    parsed = build_def(session_id, spec, "")
+    k = parsed.keys
+    templates = {
+        c.template_id: encode({
+            "all": c.tiers is None, "tiers": c.tiers or [], "kind": c.kind, "value": c.value,
+            "min_spend": c.min_spend, "budget": c.budget, "valid_ms": c.valid_minutes * 60_000,
+        }).decode()
+        for c in spec.coupons
+    }
+    for _ in range(5):
+        previous = await store.client.hget(k.meta, "skus") or ""
+        dropped = [sku for sku in previous.split(",") if sku and sku not in parsed.skus]
+        payload = {
+            "def": encode(spec).decode(), "starts": to_ms(spec.starts_at), "ends": to_ms(spec.ends_at),
+            "mult": parsed.multiplier_milli, "resv": spec.reservation_minutes * 60_000,
+            "skus": ",".join(parsed.skus), "previous_skus": previous,
+            "tpls": ",".join(c.template_id for c in spec.coupons),
+            "products": [{"fields": _product_fields(p), "stock": p.spec.stock} for p in parsed.products],
+            "templates": templates,
+        }
+        result = await store.scripts.call(
+            "define_session", [k.meta, k.templates, *parsed.product_keys, *(k.product(s) for s in dropped)],
+            [encode(payload)])
+        if result[0] == "ok":
+            await store.client.sadd(keys.SESSIONS, session_id)
+            store.config.forget(f"session:{session_id}")
+            return await view(store, session_id)
+    raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
+
+
+async def load_def(store: Store, session_id: str) -> SessionDef | None:
+    async def load() -> SessionDef | None:
+        raw, version, override = await store.client.hmget(
+            keys.SessionKeys(session_id).meta, "def", "version", "override")
+        if raw is None:
+            return None
+        return build_def(session_id, msgspec.json.decode(raw, type=SessionSpec), version, override or "")
+    return await store.config.cached(f"session:{session_id}", load)
+
+
+async def require_def(store: Store, session_id: str) -> SessionDef:
+    parsed = await load_def(store, session_id)
+    if parsed is None:
+        raise refusal("unknown_session", f"no session {session_id!r}")
+    return parsed
+
+
+async def live_counts(store: Store, parsed: SessionDef, member_id: str) -> tuple[str, list[list[int]]] | None:
+    """(state, [stock_left, bought, reserved, sold] per product), or None when stale."""
+    k = parsed.keys
+    result = await store.scripts.call(
+        "read_products", [k.meta, k.bought, *parsed.product_keys],
+        [member_id, now_ms(), parsed.version, *parsed.skus])
+    if result[0] == "err":
+        raise refusal(result[1])
+    if result[0] == "stale":
+        store.config.forget(f"session:{parsed.session_id}")
+        return None
+    return result[1], [list(col) for col in zip(*result[2:6])] if parsed.products else []
+
+
+async def view(store: Store, session_id: str) -> SessionView:
+    for _ in range(5):
+        parsed = await require_def(store, session_id)
+        counts = await live_counts(store, parsed, "")
+        if counts is None:
+            continue
+        state, rows = counts
+        spec = parsed.spec
+        products = [ProductState(**msgspec.structs.asdict(p.spec), stock_left=row[0])
+                    for p, row in zip(parsed.products, rows)]
+        return SessionView(session_id=session_id, state=state, title=spec.title, starts_at=spec.starts_at,
+                           ends_at=spec.ends_at, points_multiplier=spec.points_multiplier,
+                           reservation_minutes=spec.reservation_minutes, products=products, coupons=spec.coupons)
+    raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
+
+
+async def set_state(store: Store, session_id: str, state: str) -> SessionView:
+    """The operator's (or platform's) word overrides the clock: "live" or "ended"."""
+    if not await store.scripts.call("set_session_state", [keys.SessionKeys(session_id).meta], [state]):
+        raise refusal("unknown_session", f"no session {session_id!r}")
+    store.config.forget(f"session:{session_id}")
+    return await view(store, session_id)
+
+
+async def adjust_stock(store: Store, session_id: str, sku: str, change: StockDelta) -> int:
+    parsed = await require_def(store, session_id)
+    if sku not in parsed.skus:
+        raise refusal("unknown_sku", f"no SKU {sku!r} in session {session_id!r}")
+    result = await store.scripts.call("adjust_stock", [parsed.keys.product(sku)], [change.delta])
+    if result[0] == "err":
+        if result[1] == "stock_below_zero":
+            raise DomainError("invalid_request", "stock left cannot go below zero - at `$.delta`", status=422)
+        raise refusal(result[1])
+    return int(result[1])

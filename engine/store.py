@@ -1,0 +1,38 @@
+"""The engine's handle on Redis: client, registered scripts, configuration cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from .config import ConfigCache
+from .scripts import Observer, Scripts
+from .settings import Settings
+
+
+@dataclass(slots=True)
+class Store:
+    client: Any
+    scripts: Scripts
+    config: ConfigCache
+    settings: Settings
+    # In-process One ID cache: identity -> member id. An identity is only ever linked,
+    # never moved to another member, so a positive answer never goes stale.
+    owners: dict[str, str] = field(default_factory=dict)
+
+
+def connect(settings: Settings) -> Any:
+    if settings.redis_cluster:
+        return aioredis.RedisCluster.from_url(settings.redis_url, decode_responses=True)
+    return aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+
+
+def open_store(settings: Settings, observer: Observer | None = None) -> Store:
+    client = connect(settings)
+    return Store(client, Scripts(client, observer), ConfigCache(client, settings.config_ttl_s), settings)
+
+
+async def close_store(store: Store) -> None:
+    await store.client.aclose()

@@ -1,0 +1,262 @@
+"""Typed values shared by the edge and the engine, with their constraints.
+
+Requests are decoded straight into these Structs at the edge (msgspec checks the
+constraints and names the failing field as ``$.path``); the engine takes them as they
+are. Multipliers and ratios are decoded as Decimal (never float) and carried as
+integer thousandths from then on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+Id = Annotated[str, Meta(pattern=ID_PATTERN)]
+TierName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+# Money ceilings keep every product of prices, quantities and thousandths exact in
+# Lua's doubles (2^53): 10^9 fen x 99 x 1000 < 2^53.
+Fen = Annotated[int, Meta(ge=0, le=10**9)]
+Qty = Annotated[int, Meta(ge=1, le=99)]
+Points = Annotated[int, Meta(ge=0, le=10**12)]
+Growth = Annotated[int, Meta(ge=0, le=10**12)]
+Stock = Annotated[int, Meta(ge=0, le=10**9)]
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Seconds = Annotated[int, Meta(ge=0, le=7 * 86400)]
+Minutes = Annotated[int, Meta(ge=1, le=366 * 24 * 60)]
+PerMemberLimit = Annotated[int, Meta(ge=1, le=10**6)]
+SmallCount = Annotated[int, Meta(ge=0, le=10**6)]
+
+
+class ApiStruct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Our own API: unknown fields are an error, not silently dropped."""
+
+
+# --- operator input -------------------------------------------------------------------
+
+class TierSpec(ApiStruct, kw_only=True):
+    name: TierName
+    min_growth: Growth
+    points_multiplier: Decimal
+
+
+class LadderSpec(ApiStruct, kw_only=True):
+    tiers: list[TierSpec]
+
+
+class ProgramSpec(ApiStruct, kw_only=True):
+    points_per_yuan: SmallCount = 1
+    point_value_fen: Annotated[int, Meta(ge=1, le=10**6)] = 1
+    max_points_discount_ratio: Decimal = Decimal("0.5")
+    growth_per_yuan: SmallCount = 1
+    growth_per_30_watch_minutes: SmallCount = 10
+    growth_per_share: SmallCount = 5
+    max_shares_per_session: SmallCount = 3
+
+
+class LeaderSpec(ApiStruct, kw_only=True):
+    name: Name
+    webhook_url: Annotated[str, Meta(pattern=r"^https?://", max_length=2000)] | None = None
+    commission_rate: Decimal = Decimal("0")
+
+
+class MemberLine(ApiStruct, kw_only=True):
+    member_id: Id
+    identities: list[str] = []
+    growth: Growth | None = None
+    points: Points | None = None
+    leader_id: Id | None = None
+
+
+class ProductSpec(ApiStruct, kw_only=True):
+    sku: Id
+    name: Name
+    base_price: Fen
+    tier_prices: dict[TierName, Fen] = {}
+    tiers: list[TierName] | None = None
+    stock: Stock
+    per_member_limit: PerMemberLimit = 99
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    early_access: dict[TierName, Seconds] = {}
+
+
+class CouponSpec(ApiStruct, kw_only=True):
+    template_id: Id
+    tiers: list[TierName] | None = None
+    kind: Literal["amount_off", "percent_off"]
+    value: Annotated[int, Meta(ge=1, le=10**9)]
+    min_spend: Fen = 0
+    budget: Annotated[int, Meta(ge=0, le=10**9)]
+    valid_minutes: Minutes
+
+
+class SessionSpec(ApiStruct, kw_only=True):
+    title: Name
+    starts_at: datetime
+    ends_at: datetime
+    points_multiplier: Decimal = Decimal("1")
+    reservation_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] = 15
+    products: list[ProductSpec] = []
+    coupons: list[CouponSpec] = []
+
+
+class StockDelta(ApiStruct, kw_only=True):
+    delta: Annotated[int, Meta(ge=-(10**9), le=10**9)]
+
+
+# --- viewer input ---------------------------------------------------------------------
+
+class EnterRequest(ApiStruct, kw_only=True):
+    leader_ref: str | None = None
+
+
+class OrderRequest(ApiStruct, kw_only=True):
+    sku: Id
+    qty: Qty
+    coupon_id: Id | None = None
+    points: Points = 0
+
+
+# --- output ---------------------------------------------------------------------------
+
+class Tier(msgspec.Struct, frozen=True):
+    name: str
+    min_growth: int
+    points_multiplier: Decimal
+
+    @property
+    def multiplier_milli(self) -> int:
+        return int(self.points_multiplier * 1000)
+
+
+class Coupon(msgspec.Struct):
+    coupon_id: str
+    template_id: str
+    kind: str
+    value: int
+    min_spend: int
+    expires_at: str
+    status: Literal["available", "used", "expired"]
+    session_id: str
+
+
+class ProductView(msgspec.Struct):
+    sku: str
+    name: str
+    base_price: int
+    price: int
+    stock_left: int
+    per_member_limit: int
+    bought: int
+    opens_at: str
+    closes_at: str
+
+
+class Entry(msgspec.Struct):
+    session_id: str
+    state: str
+    member_id: str | None
+    tier: str
+    growth: int
+    points: int
+    multiplier: Decimal
+    leader_id: str | None
+    coupons: list[Coupon]
+    products: list[ProductView]
+
+
+class ProductList(msgspec.Struct):
+    tier: str
+    products: list[ProductView]
+
+
+class Order(msgspec.Struct):
+    order_id: str
+    session_id: str
+    member_id: str
+    tier: str
+    sku: str
+    qty: int
+    unit_price: int
+    subtotal: int
+    coupon_id: str | None
+    coupon_discount: int
+    points_used: int
+    points_discount: int
+    amount_due: int
+    points_to_earn: int
+    leader_id: str | None
+    status: str
+    created_at: str
+    pay_before: str
+
+
+class OrderList(msgspec.Struct):
+    orders: list[Order]
+
+
+class NextTier(msgspec.Struct):
+    name: str
+    min_growth: int
+
+
+class Member(msgspec.Struct):
+    member_id: str
+    tier: str
+    growth: int
+    points: int
+    leader_id: str | None
+    identities: list[str]
+
+
+class Me(msgspec.Struct):
+    member_id: str | None
+    tier: str
+    growth: int
+    points: int
+    leader_id: str | None
+    next_tier: NextTier | None
+    coupons: list[Coupon]
+
+
+class ImportRejection(msgspec.Struct):
+    line: int
+    error: str
+
+
+class ImportReport(msgspec.Struct):
+    imported: int
+    updated: int
+    rejected: list[ImportRejection]
+
+
+class Leader(msgspec.Struct):
+    leader_id: str
+    name: str
+    webhook_url: str | None
+    commission_rate: Decimal
+
+
+class StockLeft(msgspec.Struct):
+    stock_left: int
+
+
+class ProductState(ProductSpec, kw_only=True):
+    stock_left: int
+
+
+class SessionView(msgspec.Struct, kw_only=True):
+    session_id: str
+    state: Literal["scheduled", "live", "ended"]
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    points_multiplier: Decimal
+    reservation_minutes: int
+    products: list[ProductState]
+    coupons: list[CouponSpec]

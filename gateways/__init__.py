@@ -1,0 +1,1 @@
+"""HTTP edge: Starlette apps, auth, msgspec wire types, problem+json errors."""

@@ -1,0 +1,79 @@
+"""The application factory: routes, error handlers and the lifespan, composed in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TypedDict
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine import sweeper
+from engine.errors import DomainError
+from engine.scripts import Observer
+from engine.settings import Settings
+from engine.store import Store, close_store, open_store
+from engine.tokens import TokenVerifier
+
+from . import operator, viewer
+from .problems import on_domain_error, on_http_exception, on_unexpected, on_validation_error, problem
+
+
+class State(TypedDict):
+    store: Store
+    verifier: TokenVerifier
+
+
+async def healthz(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await request.state.store.client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure to answer means not ready
+        return problem(503, "redis_unavailable", f"Redis does not answer: {exc}")
+    return Response(b'{"status":"ready"}', media_type="application/json")
+
+
+def build_app(settings: Settings, *, observer: Observer | None = None, sweep: bool = True) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        store = open_store(settings, observer)
+        stop = asyncio.Event()
+        task = asyncio.create_task(sweeper.run(store, stop)) if sweep else None
+        try:
+            yield {"store": store, "verifier": TokenVerifier(settings.jwt_secret)}
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            await close_store(store)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        *operator.routes,
+        *viewer.routes,
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            DomainError: on_domain_error,
+            msgspec.ValidationError: on_validation_error,
+            HTTPException: on_http_exception,
+            Exception: on_unexpected,
+        },
+    )
+
+
+def create_app() -> Starlette:
+    """For uvicorn ``--factory``: configuration from the environment."""
+    return build_app(Settings.from_env())

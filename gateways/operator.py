@@ -1,0 +1,109 @@
+"""Operator API: tiers, program settings, leaders, members, sessions, stock."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine import leaders, members, program, sessions
+from engine.codec import encode
+from engine.keys import LADDER, PROGRAM
+from engine.ladder import Ladder
+from engine.types import LadderSpec, LeaderSpec, ProgramSpec, SessionSpec, StockDelta, StockLeft
+
+from .auth import require
+from .edge import body, json, path_id, store
+
+
+async def put_tiers(request: Request) -> Response:
+    require(request, "operator")
+    spec = await body(request, LadderSpec)
+    ladder = Ladder.from_spec(spec)
+    s = store(request)
+    await s.client.set(LADDER, encode(spec))
+    s.config.put("ladder", ladder)
+    return json(spec)
+
+
+async def get_tiers(request: Request) -> Response:
+    require(request, "operator", "viewer", "leader")
+    ladder = await store(request).config.ladder()
+    return json(LadderSpec(tiers=[
+        {"name": t.name, "min_growth": t.min_growth, "points_multiplier": t.points_multiplier}  # type: ignore[misc]
+        for t in ladder.tiers]))
+
+
+async def put_settings(request: Request) -> Response:
+    require(request, "operator")
+    spec = await body(request, ProgramSpec)
+    rules = program.Program.from_spec(spec)
+    s = store(request)
+    await s.client.set(PROGRAM, encode(spec))
+    s.config.put("program", rules)
+    return json(spec)
+
+
+async def get_settings(request: Request) -> Response:
+    require(request, "operator")
+    return json((await store(request).config.program()).spec)
+
+
+async def put_leader(request: Request) -> Response:
+    require(request, "operator")
+    leader_id = path_id(request, "leader_id")
+    return json(await leaders.put(store(request), leader_id, await body(request, LeaderSpec)))
+
+
+async def import_members(request: Request) -> Response:
+    require(request, "operator")
+    return json(await members.import_members(store(request), request.stream()))
+
+
+async def get_member(request: Request) -> Response:
+    require(request, "operator")
+    return json(await members.get(store(request), path_id(request, "member_id")))
+
+
+async def put_session(request: Request) -> Response:
+    require(request, "operator")
+    session_id = path_id(request, "session_id")
+    return json(await sessions.define(store(request), session_id, await body(request, SessionSpec)))
+
+
+async def get_session(request: Request) -> Response:
+    require(request, "operator")
+    return json(await sessions.view(store(request), path_id(request, "session_id")))
+
+
+async def start_session(request: Request) -> Response:
+    require(request, "operator")
+    return json(await sessions.set_state(store(request), path_id(request, "session_id"), "live"))
+
+
+async def end_session(request: Request) -> Response:
+    require(request, "operator")
+    return json(await sessions.set_state(store(request), path_id(request, "session_id"), "ended"))
+
+
+async def adjust_stock(request: Request) -> Response:
+    require(request, "operator")
+    session_id, sku = path_id(request, "session_id"), path_id(request, "sku")
+    left = await sessions.adjust_stock(store(request), session_id, sku, await body(request, StockDelta))
+    return json(StockLeft(stock_left=left))
+
+
+routes = [
+    Route("/v1/tiers", put_tiers, methods=["PUT"]),
+    Route("/v1/tiers", get_tiers, methods=["GET"]),
+    Route("/v1/settings", put_settings, methods=["PUT"]),
+    Route("/v1/settings", get_settings, methods=["GET"]),
+    Route("/v1/leaders/{leader_id}", put_leader, methods=["PUT"]),
+    Route("/v1/members/import", import_members, methods=["POST"]),
+    Route("/v1/members/{member_id}", get_member, methods=["GET"]),
+    Route("/v1/sessions/{session_id}", put_session, methods=["PUT"]),
+    Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
+    Route("/v1/sessions/{session_id}/start", start_session, methods=["POST"]),
+    Route("/v1/sessions/{session_id}/end", end_session, methods=["POST"]),
+    Route("/v1/sessions/{session_id}/products/{sku}/stock", adjust_stock, methods=["POST"]),
+]

@@ -1,0 +1,22 @@
+--[[ confirm_order: a points order's points are held; make it an ordinary reservation.
+
+KEYS[1] orders   KEYS[2] expiry   KEYS[3] stats
+ARGV[1] order_id
+Returns {"ok", order_json} (also when it was confirmed already, e.g. by the sweeper)
+        {"err", "invalid_state"} when the order is gone or was released meanwhile.
+Example: EVALSHA sha 3 <keys> 1a2b3c4d-x7 -> {"ok", '{"status":"reserved",...}'}
+]]
+local order_id = ARGV[1]
+local raw = redis.call('HGET', KEYS[1], order_id)
+if not raw then return {'err', 'invalid_state'} end
+local order = cjson.decode(raw)
+if order.status == 'reserved' then return {'ok', raw} end
+if order.status ~= 'pending_points' then return {'err', 'invalid_state'} end
+
+order.status = 'reserved'
+local encoded = cjson.encode(order)
+redis.call('HSET', KEYS[1], order_id, encoded)
+redis.call('ZADD', KEYS[2], order.pay_before_ms, order_id)
+redis.call('HINCRBY', KEYS[3], order.tier .. '|orders', 1)
+redis.call('HINCRBY', KEYS[3], order.tier .. '|units', order.qty)
+return {'ok', encoded}

@@ -1,0 +1,67 @@
+--[[ enter_session: a viewer enters a live room.
+
+KEYS[1] session meta   KEYS[2] stats   KEYS[3] online   KEYS[4] coupon templates
+KEYS[5] held coupons   KEYS[6] coupons KEYS[7] bought   KEYS[8..] product keys
+ARGV[1] viewer (member id, or the identity of a guest)   ARGV[2] member_id ("" = guest)
+ARGV[3] tier   ARGV[4] now_ms   ARGV[5] definition version the caller's products are from
+ARGV[6] session tag (coupon ids start with it)   ARGV[7..] SKUs, one per product key
+Counts the entry by tier, marks the viewer online, and issues the member one coupon of
+each template open to its tier whose budget is not spent and of which it holds none.
+Returns {"ok", state, {coupon_json...}, {stock_left...}, {bought...}}
+        {"stale", version} the caller's definition is out of date: nothing written
+        {"err", "unknown_session" | "session_ended"}
+Example: EVALSHA sha 9 <keys> m-001 m-001 gold 1764590400000 3 1a2b3c4d MILK-1L MILK-FLASH
+         -> {"ok", "live", {'{"coupon_id":"1a2b3c4d-c1",...}'}, {998, 100}, {0, 0}}
+]]
+--#include _session_state.lua
+local viewer, member_id, tier = ARGV[1], ARGV[2], ARGV[3]
+local now = tonumber(ARGV[4])
+
+local s = redis.call('HMGET', KEYS[1], 'starts', 'ends', 'override', 'version', 'tpls')
+if not s[1] then return {'err', 'unknown_session'} end
+if s[4] ~= ARGV[5] then return {'stale', s[4]} end
+local state = session_state(s[1], s[2], s[3], now)
+if state == 'ended' then return {'err', 'session_ended'} end
+
+redis.call('HINCRBY', KEYS[2], tier .. '|entries', 1)
+if redis.call('HSETNX', KEYS[3], viewer, tier) == 1 then
+  redis.call('HINCRBY', KEYS[2], tier .. '|online', 1)
+end
+
+local coupons = {}
+if member_id ~= '' then
+  for template_id in string.gmatch(s[5] or '', '[^,]+') do
+    local held_field = member_id .. '|' .. template_id
+    local template = cjson.decode(redis.call('HGET', KEYS[4], template_id))
+    local open = template.all
+    for _, t in ipairs(template.tiers) do
+      if t == tier then open = true end
+    end
+    if open and redis.call('HEXISTS', KEYS[5], held_field) == 0
+        and tonumber(redis.call('HGET', KEYS[4], template_id .. '|issued') or 0) < template.budget then
+      local coupon_id = ARGV[6] .. '-c' .. redis.call('HINCRBY', KEYS[4], '#seq', 1)
+      redis.call('HSET', KEYS[6], coupon_id, cjson.encode({
+        coupon_id = coupon_id, template_id = template_id, member_id = member_id,
+        kind = template.kind, value = template.value, min_spend = template.min_spend,
+        expires_ms = now + template.valid_ms, status = 'available'}))
+      redis.call('HINCRBY', KEYS[4], template_id .. '|issued', 1)
+      redis.call('HSET', KEYS[5], held_field, coupon_id)
+      local listed = redis.call('HGET', KEYS[5], member_id)
+      redis.call('HSET', KEYS[5], member_id, listed and (listed .. ',' .. coupon_id) or coupon_id)
+      redis.call('HINCRBY', KEYS[2], tier .. '|coupons_issued', 1)
+    end
+  end
+  local held = redis.call('HGET', KEYS[5], member_id)
+  if held then
+    for coupon_id in string.gmatch(held, '[^,]+') do
+      coupons[#coupons + 1] = redis.call('HGET', KEYS[6], coupon_id)
+    end
+  end
+end
+
+local stocks, bought = {}, {}
+for i = 8, #KEYS do
+  stocks[#stocks + 1] = tonumber(redis.call('HGET', KEYS[i], 'stock') or 0)
+  bought[#bought + 1] = tonumber(redis.call('HGET', KEYS[7], member_id .. '|' .. ARGV[i - 1]) or 0)
+end
+return {'ok', state, coupons, stocks, bought}

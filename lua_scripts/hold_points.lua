@@ -1,0 +1,26 @@
+--[[ hold_points: take a points order's points from the member's balance.
+
+KEYS[1] member bucket   KEYS[2] holds (same bucket)
+ARGV[1] member_id   ARGV[2] order_id   ARGV[3] points
+A hold is recorded per order, so a retry does not take twice, and a hold the sweeper
+voided (the order was given up) cannot be taken later.
+Returns {"ok", balance_after} | {"err", "insufficient_points" | "unknown_member" | "invalid_state"}
+Example: EVALSHA sha 2 <keys> m-001 1a2b3c4d-x7 200 -> {"ok", 300}
+]]
+local member_id, order_id = ARGV[1], ARGV[2]
+local points = tonumber(ARGV[3])
+
+local hold = redis.call('HGET', KEYS[2], order_id)
+if hold then
+  if string.sub(hold, 1, 5) == 'held|' then
+    return {'ok', tonumber(redis.call('HGET', KEYS[1], member_id .. '|p'))}
+  end
+  return {'err', 'invalid_state'}
+end
+local balance = redis.call('HGET', KEYS[1], member_id .. '|p')
+if not balance then return {'err', 'unknown_member'} end
+if tonumber(balance) < points then return {'err', 'insufficient_points'} end
+
+local after = redis.call('HINCRBY', KEYS[1], member_id .. '|p', -points)
+redis.call('HSET', KEYS[2], order_id, 'held|' .. points)
+return {'ok', after}

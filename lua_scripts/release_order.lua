@@ -1,0 +1,69 @@
+--[[ release_order: give back what a reservation took, exactly once, guarded by state.
+
+KEYS[1] orders     KEYS[2] expiry   KEYS[3] product   KEYS[4] bought
+KEYS[5] coupons    KEYS[6] outbox   KEYS[7] member_orders
+ARGV[1] order_id   ARGV[2] to: "cancelled" | "expired" | "aborted"
+ARGV[3] now_ms     ARGV[4] member_id the caller acts for ("" = the engine itself)
+"cancelled" and "expired" need status "reserved"; "aborted" undoes a "pending_points"
+order whose points could not be held, leaving no trace of it at all (its idempotency
+key then points at no order, which reserve_order treats as never used).
+Stock, the member's bought count and the coupon (if still unexpired) come back here;
+held points come back in the member's slot: an outbox entry "release_points|<id>" is
+written in the same step, and whoever finishes it (the caller, else the sweeper)
+calls release_points, which is itself idempotent.
+Returns {"ok", order_json} or {"err", "unknown_order" | "invalid_state"}.
+Example: EVALSHA sha 7 <keys> 1a2b3c4d-x7 cancelled 1764590460000 m-001
+         -> {"ok", '{"status":"cancelled",...}'}
+]]
+local order_id, to = ARGV[1], ARGV[2]
+local now = tonumber(ARGV[3])
+local caller = ARGV[4]
+
+local raw = redis.call('HGET', KEYS[1], order_id)
+if not raw then return {'err', 'unknown_order'} end
+local order = cjson.decode(raw)
+if caller ~= '' and order.member_id ~= caller then return {'err', 'unknown_order'} end
+local from = (to == 'aborted') and 'pending_points' or 'reserved'
+if order.status ~= from then return {'err', 'invalid_state'} end
+
+redis.call('HINCRBY', KEYS[3], 'stock', order.qty)
+redis.call('HINCRBY', KEYS[3], 'reserved', -order.qty)
+local field = order.member_id .. '|' .. order.sku
+if redis.call('HINCRBY', KEYS[4], field, -order.qty) <= 0 then
+  redis.call('HDEL', KEYS[4], field)
+end
+if order.coupon_id ~= '' then
+  local coupon = cjson.decode(redis.call('HGET', KEYS[5], order.coupon_id))
+  if to == 'aborted' or now < coupon.expires_ms then
+    coupon.status = 'available'
+  else
+    coupon.status = 'expired'
+  end
+  coupon.order_id = nil
+  redis.call('HSET', KEYS[5], order.coupon_id, cjson.encode(coupon))
+end
+redis.call('ZREM', KEYS[2], order_id)
+
+if to == 'aborted' then
+  redis.call('HDEL', KEYS[1], order_id)
+  local listed = redis.call('HGET', KEYS[7], order.member_id) or ''
+  local kept = {}
+  for id in string.gmatch(listed, '[^,]+') do
+    if id ~= order_id then kept[#kept + 1] = id end
+  end
+  if #kept > 0 then
+    redis.call('HSET', KEYS[7], order.member_id, table.concat(kept, ','))
+  else
+    redis.call('HDEL', KEYS[7], order.member_id)
+  end
+  return {'ok', raw}
+end
+
+if order.points_used > 0 then
+  redis.call('ZADD', KEYS[6], now, 'release_points|' .. order_id)
+end
+order.status = to
+order.released_ms = now
+local encoded = cjson.encode(order)
+redis.call('HSET', KEYS[1], order_id, encoded)
+return {'ok', encoded}

@@ -1,0 +1,14 @@
+--[[ resolve_identity: which member owns this identity (One ID)?
+
+KEYS[1] identity owners   KEYS[2] guest leader refs (same identity bucket)
+ARGV[1] identity ("phone:+8613800000001")   ARGV[2] leader_ref ("" = none)
+For an identity no member owns yet, the first leader_ref it came with is remembered,
+so the guest is bound to that leader when it enrols.
+Returns {member_id or "", guest leader_ref or ""}
+Example: EVALSHA sha 2 <keys> wechat:oAbC1 L-01 -> {"m-001", ""}
+]]
+local identity, leader_ref = ARGV[1], ARGV[2]
+local owner = redis.call('HGET', KEYS[1], identity)
+if owner then return {owner, ''} end
+if leader_ref ~= '' then redis.call('HSETNX', KEYS[2], identity, leader_ref) end
+return {'', redis.call('HGET', KEYS[2], identity) or ''}
