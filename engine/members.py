@@ -62,23 +62,30 @@ async def touch(store: Store, member_id: str, session_id: str = "", leader_ref: 
     return MemberState(member_id, int(growth), int(points), leader or None, _split(identities), _split(visited))
 
 
-async def enrol(store: Store, identity: str, leader_ref: str) -> str:
+def new_member_id(identity: str) -> str:
+    """The id a guest will be enrolled under: the one it names, else a fresh one."""
+    return member_named(identity) or f"g-{secrets.token_hex(8)}"
+
+
+async def enrol(store: Store, identity: str, leader_ref: str, candidate: str, session_id: str) -> str:
     """Make a guest a member of the lowest tier, bound to the leader it first came with.
 
-    Claim the identity first, then create the record: a crash in between leaves an
-    identity pointing at a member with no record, which the next enrolment completes.
+    Returns the member the identity now belongs to: ``candidate``, or whoever a
+    concurrent enrolment linked it to first. The identity is claimed before the record
+    is created; a crash in between leaves an identity pointing at a member with no
+    record, which the viewer's next order completes (resolve gives that id back).
     """
     named = member_named(identity)
-    candidate = named or f"g-{secrets.token_hex(8)}"
     if named is None:
         k = keys.IdentityKeys(identity)
         owner, first_ref, _ = await store.scripts.call(
             "claim_identity", [k.owners, k.guest_refs], [identity, candidate])
+        if owner != candidate:
+            return owner
         leader_ref = leader_ref or first_ref
-        candidate = owner
-    identities = "" if named else identity
     await store.scripts.call("upsert_member", [keys.MemberKeys(candidate).members],
-                             [candidate, "", "", leader_ref, identities, "1"])
+                             [candidate, "", "", leader_ref, "" if named else identity, "1"])
+    await touch(store, candidate, session_id)
     if named is None:
         store.owners[identity] = candidate
     return candidate

@@ -1,6 +1,6 @@
 """Orders: reserve (one script, all or nothing), cancel, and the viewer's order list.
 
-An order that spends points spans two slots: it is reserved as "pending_points" in the
+An order that spends points spans two slots: it is reserved as "pending" in the
 session's slot, the points are held in the member's slot, then it is confirmed; if the
 hold fails it is aborted and leaves no trace. A process that dies in between leaves a
 pending order with a short expiry, which the sweeper settles (engine/sweeper.py).
@@ -93,38 +93,37 @@ async def place(store: Store, identity: str, session_id: str, request: OrderRequ
                 idempotency_key: str) -> tuple[Order, bool]:
     """Reserve an order; returns (order, replayed) where replayed means an earlier answer."""
     parsed = await require_def(store, session_id)
-    now = now_ms()
     ladder = await store.config.ladder()
     member_id, guest_ref = await members.resolve(store, identity)
-    member = await members.touch(store, member_id, session_id) if member_id else None
-    tier = ladder.tier_for(member.growth).name if member else ladder.lowest.name
-    _precheck(parsed, request, tier, now)
+    member = await members.touch(store, member_id) if member_id else None
+    now = now_ms()
     if member is None:
-        # A guest who orders becomes a member of the lowest tier (see README).
+        # A guest who orders is enrolled (lowest tier, the leader it came with) once the
+        # order is reserved; a refused order enrols nobody.
         if request.points > 0:
             raise refusal("insufficient_points", "a guest has no points")
-        member_id = await members.enrol(store, identity, guest_ref)
-        member = await members.touch(store, member_id, session_id)
-        if member is None:
-            raise DomainError("request_in_progress", "enrolment is under way; retry")
-        tier = ladder.tier_for(member.growth).name
+        buyer = Buyer(member_id or members.new_member_id(identity), ladder.lowest.name, guest_ref, guest=True)
+    else:
+        buyer = Buyer(member.member_id, ladder.tier_for(member.growth).name, member.leader_id or "",
+                      first_visit=session_id not in member.visited)
+    _precheck(parsed, request, buyer.tier, now)
     program = await store.config.program()
     k = parsed.keys
-    idem_key = k.idempotency(identity, idempotency_key)
     args = [
-        session_id, request.sku, member.member_id, tier, request.qty, request.coupon_id or "", request.points,
-        now, f"{k.tag}-{secrets.token_hex(8)}", _fingerprint(session_id, request), IDEMPOTENCY_TTL_MS,
-        ladder.multiplier_milli(tier), program.spec.points_per_yuan, program.spec.point_value_fen,
-        program.max_points_discount_milli, member.leader_id or "", identity, PENDING_GRACE_MS,
+        session_id, request.sku, buyer.member_id, buyer.tier, request.qty, request.coupon_id or "",
+        request.points, now, f"{k.tag}-{secrets.token_hex(8)}", _fingerprint(session_id, request),
+        IDEMPOTENCY_TTL_MS, ladder.multiplier_milli(buyer.tier), program.spec.points_per_yuan,
+        program.spec.point_value_fen, program.max_points_discount_milli, buyer.leader_id, identity,
+        PENDING_GRACE_MS, int(buyer.guest or request.points > 0), int(buyer.first_visit),
     ]
-    order_keys = [k.meta, k.product(request.sku), k.bought, k.coupons, k.orders, k.expiry, idem_key,
-                  k.stats, k.member_orders]
+    order_keys = [k.meta, k.product(request.sku), k.bought, k.coupons, k.orders, k.expiry,
+                  k.idempotency(identity, idempotency_key), k.stats, k.member_orders, k.outbox]
     deadline = asyncio.get_running_loop().time() + _IN_PROGRESS_WAIT_S
     while True:
         outcome, payload = await store.scripts.call("reserve_order", order_keys, args)
         if outcome != "in_progress":
             break
-        # The first request with this key is holding its points: wait for its answer.
+        # The first request with this key is finishing its member-side half: wait for it.
         if asyncio.get_running_loop().time() > deadline:
             raise refusal("request_in_progress", "a request with this Idempotency-Key is still running")
         await asyncio.sleep(0.02)
@@ -133,12 +132,31 @@ async def place(store: Store, identity: str, session_id: str, request: OrderRequ
     order = decode_order(payload)
     if outcome == "replay":
         return order_view(order, parsed.offset_minutes, "reserved"), True
-    if order.status == "pending_points":
-        order = await _settle_points(store, parsed, order)
+    if order.status == "pending":
+        order = await _finish_pending(store, parsed, order, buyer, identity)
+    if buyer.first_visit:
+        await finish_visit(store, order)
     return order_view(order, parsed.offset_minutes), False
 
 
-async def _settle_points(store: Store, parsed: SessionDef, order: StoredOrder) -> StoredOrder:
+class Buyer(msgspec.Struct):
+    member_id: str
+    tier: str
+    leader_id: str
+    guest: bool = False
+    first_visit: bool = False
+
+
+async def _finish_pending(store: Store, parsed: SessionDef, order: StoredOrder, buyer: Buyer,
+                          identity: str) -> StoredOrder:
+    """The member-slot half of a pending order: enrol the guest, hold the points."""
+    if buyer.guest:
+        owner = await members.enrol(store, identity, buyer.leader_id, buyer.member_id, parsed.session_id)
+        if owner != buyer.member_id:
+            # A concurrent first order of the same guest enrolled it first under another id.
+            await release(store, order, "aborted")
+            raise refusal("request_in_progress", "this viewer was enrolled by a concurrent order; retry")
+    # A guest's hold is of 0 points: it still marks the order as settled for the sweeper.
     mk = keys.MemberKeys(order.member_id)
     held = await store.scripts.call("hold_points", [mk.members, mk.holds],
                                     [order.member_id, order.order_id, order.points_used])
@@ -170,6 +188,12 @@ async def release(store: Store, order: StoredOrder, to: str, caller: str = "") -
     if to != "aborted" and released.points_used > 0:
         await finish_points_release(store, released)
     return released
+
+
+async def finish_visit(store: Store, order: StoredOrder) -> None:
+    """Record the session in the member's visited list (how /v1/me/orders finds it)."""
+    await members.touch(store, order.member_id, order.session_id)
+    await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox, f"visit|{order.order_id}")
 
 
 async def finish_points_release(store: Store, order: StoredOrder) -> None:

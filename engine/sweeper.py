@@ -12,7 +12,7 @@ import logging
 
 from . import keys
 from .clock import now_ms
-from .orders import StoredOrder, decode_order, finish_points_release, release
+from .orders import StoredOrder, decode_order, finish_points_release, finish_visit, release
 from .store import Store
 
 log = logging.getLogger("livebenefits.sweeper")
@@ -48,7 +48,7 @@ async def _expire_due(store: Store, tk: keys.TagKeys, now: int) -> int:
         order = decode_order(raw)
         if order.status == "reserved":
             settled += await release(store, order, "expired") is not None
-        elif order.status == "pending_points":
+        elif order.status == "pending":
             settled += await _settle_pending(store, order)
         else:
             await store.client.zrem(tk.expiry, order_id)
@@ -71,11 +71,15 @@ async def _finish_outbox(store: Store, tk: keys.TagKeys, now: int) -> None:
     for entry in entries:
         kind, _, order_id = entry.partition("|")
         raw = await store.client.hget(tk.orders, order_id)
-        if raw is None or kind != "release_points":
+        finish = _FINISHERS.get(kind)
+        if raw is None or finish is None:
             log.warning("dropping outbox entry %s: %s", entry, "no order" if raw is None else "unknown kind")
             await store.client.zrem(tk.outbox, entry)
             continue
-        await finish_points_release(store, decode_order(raw))
+        await finish(store, decode_order(raw))
+
+
+_FINISHERS = {"release_points": finish_points_release, "visit": finish_visit}
 
 
 async def run(store: Store, stop: asyncio.Event) -> None:

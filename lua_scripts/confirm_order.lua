@@ -11,7 +11,7 @@ local raw = redis.call('HGET', KEYS[1], order_id)
 if not raw then return {'err', 'invalid_state'} end
 local order = cjson.decode(raw)
 if order.status == 'reserved' then return {'ok', raw} end
-if order.status ~= 'pending_points' then return {'err', 'invalid_state'} end
+if order.status ~= 'pending' then return {'err', 'invalid_state'} end
 
 order.status = 'reserved'
 local encoded = cjson.encode(order)

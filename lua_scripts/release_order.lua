@@ -4,7 +4,7 @@ KEYS[1] orders     KEYS[2] expiry   KEYS[3] product   KEYS[4] bought
 KEYS[5] coupons    KEYS[6] outbox   KEYS[7] member_orders
 ARGV[1] order_id   ARGV[2] to: "cancelled" | "expired" | "aborted"
 ARGV[3] now_ms     ARGV[4] member_id the caller acts for ("" = the engine itself)
-"cancelled" and "expired" need status "reserved"; "aborted" undoes a "pending_points"
+"cancelled" and "expired" need status "reserved"; "aborted" undoes a "pending"
 order whose points could not be held, leaving no trace of it at all (its idempotency
 key then points at no order, which reserve_order treats as never used).
 Stock, the member's bought count and the coupon (if still unexpired) come back here;
@@ -23,7 +23,7 @@ local raw = redis.call('HGET', KEYS[1], order_id)
 if not raw then return {'err', 'unknown_order'} end
 local order = cjson.decode(raw)
 if caller ~= '' and order.member_id ~= caller then return {'err', 'unknown_order'} end
-local from = (to == 'aborted') and 'pending_points' or 'reserved'
+local from = (to == 'aborted') and 'pending' or 'reserved'
 if order.status ~= from then return {'err', 'invalid_state'} end
 
 redis.call('HINCRBY', KEYS[3], 'stock', order.qty)
@@ -46,6 +46,7 @@ redis.call('ZREM', KEYS[2], order_id)
 
 if to == 'aborted' then
   redis.call('HDEL', KEYS[1], order_id)
+  redis.call('ZREM', KEYS[6], 'visit|' .. order_id)
   local listed = redis.call('HGET', KEYS[7], order.member_id) or ''
   local kept = {}
   for id in string.gmatch(listed, '[^,]+') do

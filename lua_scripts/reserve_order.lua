@@ -2,7 +2,7 @@
 
 KEYS[1] session meta      KEYS[2] product        KEYS[3] bought      KEYS[4] coupons
 KEYS[5] orders            KEYS[6] expiry         KEYS[7] idempotency KEYS[8] stats
-KEYS[9] member_orders
+KEYS[9] member_orders   KEYS[10] outbox
 ARGV[1] session_id   ARGV[2] sku        ARGV[3] member_id   ARGV[4] tier
 ARGV[5] qty          ARGV[6] coupon_id ("" = none)          ARGV[7] points
 ARGV[8] now_ms       ARGV[9] order_id   ARGV[10] request fingerprint
@@ -10,15 +10,19 @@ ARGV[11] idempotency ttl ms             ARGV[12] tier multiplier (thousandths)
 ARGV[13] points_per_yuan                ARGV[14] point_value_fen
 ARGV[15] max_points_discount_ratio (thousandths)
 ARGV[16] leader_id ("" = none)          ARGV[17] viewer (the token's identity)
-ARGV[18] pending grace ms (how long a points order may wait for its points hold)
+ARGV[18] pending grace ms   ARGV[19] "1" = reserve as pending   ARGV[20] "1" = first order
+         of this member in this session: write outbox "visit|<id>"
 
-Returns {"ok", order_json}         reserved (or "pending_points" when points > 0: the
-                                   caller holds the points, then confirm_order/release_order)
+A pending order ("pending") waits for the member-slot half of the work: the
+points hold, or a guest's enrolment. The caller finishes it with confirm_order or
+undoes it with release_order("aborted"); if the caller dies, the sweeper does one of
+the two after the grace period.
+Returns {"ok", order_json}         reserved, or pending as above
         {"replay", order_json}     the idempotency key was used before with this body
         {"in_progress", order_id}  ... and that first request is still running
         {"err", code}              refused; nothing was written
-Example: EVALSHA sha 9 <keys> S1 MILK-1L m-001 gold 2 "" 0 1764590400000 1a2b3c4d-x7
-         fp 90000000 1500 1 1 500 L-01 phone:+8613800000001 30000
+Example: EVALSHA sha 10 <keys> S1 MILK-1L m-001 gold 2 "" 0 1764590400000 1a2b3c4d-x7
+         fp 90000000 1500 1 1 500 L-01 phone:+8613800000001 30000 0 0
          -> {"ok", '{"order_id":"1a2b3c4d-x7","status":"reserved","amount_due":7180,...}'}
 ]]
 --#include _session_state.lua
@@ -35,6 +39,8 @@ local point_value = tonumber(ARGV[14])
 local max_ratio = tonumber(ARGV[15])
 local leader_id, viewer = ARGV[16], ARGV[17]
 local pending_grace = tonumber(ARGV[18])
+local pending = ARGV[19] == '1'
+local first_visit = ARGV[20] == '1'
 
 -- Idempotency first: a retry must not be refused by the stock its first try took.
 -- A key whose order was aborted (its points could not be held) points at no order:
@@ -49,7 +55,7 @@ if seen then
   end
 end
 if first then
-  if string.find(first, '"status":"pending_points"', 1, true) then
+  if string.find(first, '"status":"pending"', 1, true) then
     return {'in_progress', string.sub(seen, string.find(seen, '|', 1, true) + 1)}
   end
   return {'replay', first}
@@ -103,8 +109,8 @@ local amount_due = subtotal - coupon_discount - points_discount
 local pay_before = now + tonumber(s[5])
 local status = 'reserved'
 local expires = pay_before
-if points > 0 then
-  status = 'pending_points'
+if pending then
+  status = 'pending'
   expires = now + pending_grace
 end
 redis.call('HINCRBY', KEYS[2], 'stock', -qty)
@@ -129,6 +135,9 @@ redis.call('ZADD', KEYS[6], expires, order_id)
 redis.call('SET', KEYS[7], fingerprint .. '|' .. order_id, 'PX', idem_ttl)
 local listed = redis.call('HGET', KEYS[9], member_id)
 redis.call('HSET', KEYS[9], member_id, listed and (listed .. ',' .. order_id) or order_id)
+if first_visit then
+  redis.call('ZADD', KEYS[10], now, 'visit|' .. order_id)
+end
 if status == 'reserved' then
   redis.call('HINCRBY', KEYS[8], tier .. '|orders', 1)
   redis.call('HINCRBY', KEYS[8], tier .. '|units', qty)

@@ -1,0 +1,180 @@
+"""The ``livebenefits`` command: ``serve`` runs the engine, ``token`` prints a bearer token.
+
+``serve`` without a Redis URL starts the embedded redis-server in the data dir, hands
+its URL to the uvicorn workers through the environment, and shuts Redis down (which
+flushes the AOF) after the workers have stopped, on SIGTERM as on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from . import secrets_env
+from .redis_server import EmbeddedRedis
+from .tokens import ROLES, mint
+
+APP = "gateways.app:create_app"
+# Long-lived SSE streams would hold a graceful shutdown open for ever; past this many
+# seconds uvicorn closes them so a SIGTERM always ends in a clean Redis SHUTDOWN.
+_GRACEFUL_SHUTDOWN_S = 5
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: unwind like Ctrl-C does, so the embedded Redis is stopped."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated()
+
+
+def _say(message: str) -> None:
+    print(f"livebenefits: {message}", file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livebenefits", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP engine")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    serve.add_argument("--redis-url", default=None,
+                       help="an existing Redis or Valkey (default: $LIVEBENEFITS_REDIS_URL or $REDIS_URL, "
+                            "else the embedded redis-server in --data-dir)")
+    serve.add_argument("--redis-cluster", action="store_true",
+                       help="the URL names any node of a Redis Cluster (or LIVEBENEFITS_REDIS_CLUSTER=1)")
+    serve.add_argument("--data-dir", default="./var", help="embedded Redis data and demo secrets (default ./var)")
+    serve.add_argument("--fsync", choices=("everysec", "always"), default="everysec",
+                       help="AOF fsync policy of the embedded Redis (default everysec)")
+    serve.add_argument("--demo", action="store_true",
+                       help="load a demo ladder, leaders, members and a live session; print tokens")
+
+    token = commands.add_parser("token", help="print a bearer token signed with LIVEBENEFITS_JWT_SECRET")
+    token.add_argument("--role", required=True, choices=ROLES)
+    token.add_argument("--sub", required=True, help="viewer: kind:value identity; leader: leader id")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires (default 3600)")
+    token.add_argument("--data-dir", default="./var",
+                       help="when LIVEBENEFITS_JWT_SECRET is unset, use the demo's secrets.env here")
+    return parser
+
+
+def _token(args: argparse.Namespace) -> int:
+    secret = os.environ.get(secrets_env.JWT_VAR, "")
+    if not secret:
+        secret = secrets_env.read_file(args.data_dir).get(secrets_env.JWT_VAR, "")
+        if secret:
+            _say(f"using the secret in {secrets_env.secrets_path(args.data_dir)}")
+    if not secret:
+        _say(f"{secrets_env.JWT_VAR} is not set (and there is no {secrets_env.FILE_NAME} in {args.data_dir})")
+        return 2
+    if args.ttl <= 0:
+        _say("--ttl must be a positive number of seconds")
+        return 2
+    print(mint(secret, args.role, args.sub, args.ttl))
+    return 0
+
+
+def _local_base_url(host: str, port: int) -> str:
+    """Where this machine reaches the server, also when it listens on every address."""
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _run_uvicorn(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    # uvloop and httptools when installed (they are, with uvicorn[standard] on Linux
+    # and macOS); the pure-Python ones otherwise, rather than failing to start.
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    uvicorn.run(APP, factory=True, host=args.host, port=args.port, workers=args.workers,
+                loop=loop, http=http, access_log=False,
+                log_level=os.environ.get("LIVEBENEFITS_LOG_LEVEL", "warning"),
+                timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    env = os.environ
+    if args.workers < 1:
+        _say("--workers must be at least 1")
+        return 2
+    redis_url = args.redis_url or env.get("LIVEBENEFITS_REDIS_URL") or env.get("REDIS_URL") or ""
+    cluster = args.redis_cluster or _flag(env.get("LIVEBENEFITS_REDIS_CLUSTER"))
+    if cluster and not redis_url:
+        _say("--redis-cluster needs --redis-url (or REDIS_URL) naming a cluster node")
+        return 2
+    secrets = secrets_env.resolve(env, args.data_dir, demo=args.demo)
+    if secrets is None:
+        _say(f"refusing to start: {secrets_env.JWT_VAR} is not set, so no token could ever be verified.\n"
+             f"  Set it (and {secrets_env.WEBHOOK_VAR}), e.g. export {secrets_env.JWT_VAR}=$(openssl rand -base64 32),\n"
+             "  or run `livebenefits serve --demo`, which generates both.")
+        return 2
+    if not secrets.webhook:
+        _say(f"warning: {secrets_env.WEBHOOK_VAR} is not set; every platform webhook will be refused")
+
+    embedded: EmbeddedRedis | None = None
+    demo_stop = threading.Event()
+    # uvicorn handles SIGTERM itself while it runs, then re-raises it once its workers
+    # have stopped; this handler turns it (and one that comes before uvicorn starts)
+    # into an exception, so the finally below still shuts Redis down.
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        if not redis_url:
+            embedded = EmbeddedRedis(args.data_dir, fsync=args.fsync)
+            redis_url = embedded.start()
+            _say(f"embedded Redis at {redis_url} (AOF, fsync {args.fsync}, data in {Path(args.data_dir).resolve()})")
+        # The workers are separate processes that read their settings from the environment.
+        env["LIVEBENEFITS_REDIS_URL"] = redis_url
+        if cluster:
+            env["LIVEBENEFITS_REDIS_CLUSTER"] = "1"
+        env[secrets_env.JWT_VAR] = secrets.jwt
+        env[secrets_env.WEBHOOK_VAR] = secrets.webhook
+        base_url = _local_base_url(args.host, args.port)
+        if args.demo:
+            from . import demo
+
+            if secrets.origin == "generated":
+                print(demo.secrets_banner(secrets, args.data_dir, generated=True), flush=True)
+            elif secrets.origin == "file":
+                print(demo.secrets_banner(secrets, args.data_dir, generated=False), flush=True)
+            demo.start_loader(base_url, secrets.jwt, demo_stop)
+        _say(f"serving on {base_url} with {args.workers} worker(s)")
+        _run_uvicorn(args)
+    except (_Terminated, KeyboardInterrupt):
+        pass
+    finally:
+        # A second Ctrl-C or SIGTERM must not interrupt the Redis shutdown half-way.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        demo_stop.set()
+        if embedded is not None:
+            embedded.stop()
+            _say("embedded Redis shut down cleanly")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "token":
+        return _token(args)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
