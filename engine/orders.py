@@ -106,7 +106,13 @@ async def place(store: Store, identity: str, session_id: str, request: OrderRequ
     else:
         buyer = Buyer(member.member_id, ladder.tier_for(member.growth).name, member.leader_id or "",
                       first_visit=session_id not in member.visited)
-    _precheck(parsed, request, buyer.tier, now)
+    try:
+        _precheck(parsed, request, buyer.tier, now)
+    except DomainError:
+        # The cached definition may be up to config_ttl_s old: re-read before refusing.
+        store.config.forget(f"session:{session_id}")
+        parsed = await require_def(store, session_id)
+        _precheck(parsed, request, buyer.tier, now)
     program = await store.config.program()
     k = parsed.keys
     args = [
