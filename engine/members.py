@@ -158,15 +158,13 @@ async def _parse_line(store: Store, number: int, raw: bytes, report: ImportRepor
 
 
 async def _apply(store: Store, batch: list[_Line], report: ImportReport) -> None:
-    # 1. Claim every identity of every line (HSETNX), pipelined across buckets.
-    pipe = store.client.pipeline(transaction=False)
-    for line in batch:
-        for identity in line.identities:
-            k = keys.IdentityKeys(identity)
-            await store.scripts.call("claim_identity", [k.owners, k.guest_refs], [identity, line.member.member_id], pipe)
-    claims = iter(await pipe.execute())
+    # 1. Claim every identity of every line (first claim wins), all in one batch.
+    claims = iter(await store.run_scripts([
+        ("claim_identity", [k.owners, k.guest_refs], [identity, line.member.member_id])
+        for line in batch for identity in line.identities for k in (keys.IdentityKeys(identity),)
+    ]))
     # 2. A line with a conflicting identity is rejected whole: undo the links it made.
-    pipe = store.client.pipeline(transaction=False)
+    calls: list[tuple[str, list[str], list[object]]] = []
     upserts: list[int] = []
     for line in batch:
         mid = line.member.member_id
@@ -175,17 +173,15 @@ async def _apply(store: Store, batch: list[_Line], report: ImportReport) -> None
         if conflicts:
             identity, owner = conflicts[0]
             report.rejected.append(ImportRejection(line.number, f"identity {identity} belongs to member {owner}"))
-            for identity, _, _, made in owners:
-                if made:
-                    await store.scripts.call("unclaim_identity", [keys.IdentityKeys(identity).owners],
-                                       [identity, mid], pipe)
+            calls += [("unclaim_identity", [keys.IdentityKeys(identity).owners], [identity, mid])
+                      for identity, _, _, made in owners if made]
             continue
         m = line.member
-        upserts.append(len(pipe))
-        await store.scripts.call("upsert_member", [keys.MemberKeys(mid).members], [
+        upserts.append(len(calls))
+        calls.append(("upsert_member", [keys.MemberKeys(mid).members], [
             mid, "" if m.growth is None else m.growth, "" if m.points is None else m.points,
-            m.leader_id or "", ",".join(line.identities), "0"], pipe)
-    results = await pipe.execute()
+            m.leader_id or "", ",".join(line.identities), "0"]))
+    results = await store.run_scripts(calls)
     for i in upserts:
         if results[i] == 1:
             report.imported += 1

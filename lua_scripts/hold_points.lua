@@ -21,6 +21,7 @@ local balance = redis.call('HGET', KEYS[1], member_id .. '|p')
 if not balance then return {'err', 'unknown_member'} end
 if tonumber(balance) < points then return {'err', 'insufficient_points'} end
 
-local after = redis.call('HINCRBY', KEYS[1], member_id .. '|p', -points)
+-- Not HINCRBY by -points: Lua renders -0 as "-0", which Redis refuses as an integer.
+local after = redis.call('HINCRBY', KEYS[1], member_id .. '|p', 0 - points)
 redis.call('HSET', KEYS[2], order_id, 'held|' .. points)
 return {'ok', after}
