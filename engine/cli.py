@@ -154,7 +154,7 @@ def _serve(args: argparse.Namespace) -> int:
             elif secrets.origin == "file":
                 print(demo.secrets_banner(secrets, args.data_dir, generated=False), flush=True)
             demo.start_loader(base_url, secrets.jwt, demo_stop)
-        _say(f"serving on {base_url} with {args.workers} worker(s)")
+        _say(f"starting {args.workers} worker(s) on {base_url}")
         _run_uvicorn(args)
     except (_Terminated, KeyboardInterrupt):
         pass

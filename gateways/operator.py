@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import leaders, members, program, sessions
+from engine import leaders, members, program, sessions, stats
 from engine.codec import encode
 from engine.keys import LADDER, PROGRAM
 from engine.ladder import Ladder
@@ -93,6 +93,11 @@ async def adjust_stock(request: Request) -> Response:
     return json(StockLeft(stock_left=left))
 
 
+async def session_stats(request: Request) -> Response:
+    require(request, "operator")
+    return json(await stats.session_stats(store(request), path_id(request, "session_id")))
+
+
 routes = [
     Route("/v1/tiers", put_tiers, methods=["PUT"]),
     Route("/v1/tiers", get_tiers, methods=["GET"]),
@@ -105,5 +110,6 @@ routes = [
     Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
     Route("/v1/sessions/{session_id}/start", start_session, methods=["POST"]),
     Route("/v1/sessions/{session_id}/end", end_session, methods=["POST"]),
+    Route("/v1/sessions/{session_id}/stats", session_stats, methods=["GET"]),
     Route("/v1/sessions/{session_id}/products/{sku}/stock", adjust_stock, methods=["POST"]),
 ]
