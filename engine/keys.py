@@ -10,6 +10,7 @@ Three kinds of hash slot, each named by a hash tag (see docs/keys.md):
   sessions, point holds. Members are bucketed into hashes (not a key per member) so a
   million members stay small.
 - ``{i:<bucket>}`` a bucket of the identity index: identity -> member id.
+- ``{l:<leader_id>}`` a leader's slot: its stream of routed orders, totals, delivery state.
 
 Operator configuration (ladder, program settings, leaders, the session index) lives in
 a few small global keys that scripts never touch.
@@ -29,7 +30,11 @@ LADDER = f"{PREFIX}:ladder"
 PROGRAM = f"{PREFIX}:program"
 LEADERS = f"{PREFIX}:leaders"
 SESSIONS = f"{PREFIX}:sessions"
-MEMBER_SEQ = f"{PREFIX}:member_seq"
+
+
+def webhook_seen(webhook_id: str) -> str:
+    """Where a platform webhook id is remembered (hashed: the header is the sender's text)."""
+    return f"{PREFIX}:webhook:{hashlib.blake2b(webhook_id.encode(), digest_size=16).hexdigest()}"
 
 
 def session_tag(session_id: str) -> str:
@@ -97,13 +102,15 @@ class TagKeys:
 class MemberKeys:
     """Keys of the bucket a member lives in."""
 
-    __slots__ = ("bucket", "members", "holds")
+    __slots__ = ("bucket", "members", "holds", "ledger", "events")
 
     def __init__(self, member_id: str) -> None:
         self.bucket = member_bucket(member_id)
         base = f"{PREFIX}:{{m:{self.bucket}}}"
         self.members = f"{base}:members"
         self.holds = f"{base}:holds"
+        self.ledger = f"{base}:ledger"
+        self.events = f"{base}:events"
 
 
 class IdentityKeys:
@@ -116,3 +123,18 @@ class IdentityKeys:
         base = f"{PREFIX}:{{i:{self.bucket}}}"
         self.owners = f"{base}:owners"
         self.guest_refs = f"{base}:guest_refs"
+
+
+class LeaderKeys:
+    """Keys of one leader: routed orders as a stream, and what has been delivered."""
+
+    __slots__ = ("leader_id", "stream", "routed", "totals", "delivery", "lease")
+
+    def __init__(self, leader_id: str) -> None:
+        self.leader_id = leader_id
+        base = f"{PREFIX}:{{l:{leader_id}}}"
+        self.stream = f"{base}:stream"
+        self.routed = f"{base}:routed"
+        self.totals = f"{base}:totals"
+        self.delivery = f"{base}:delivery"
+        self.lease = f"{base}:lease"

@@ -22,9 +22,19 @@ async def put(store: Store, leader_id: str, spec: LeaderSpec) -> Leader:
     thousandths(spec.commission_rate, "$.commission_rate", low=Decimal(0), high=Decimal("0.5"))
     leader = Leader(leader_id, spec.name, spec.webhook_url, spec.commission_rate)
     await store.client.hset(keys.LEADERS, leader_id, encode(leader))
+    store.config.forget(f"commission:{leader_id}")
+    store.config.forget("webhook_leaders")
     return leader
 
 
 async def get(store: Store, leader_id: str) -> Leader | None:
     raw = await store.client.hget(keys.LEADERS, leader_id)
     return msgspec.json.decode(raw, type=Leader) if raw else None
+
+
+async def commission_milli(store: Store, leader_id: str) -> int:
+    """The leader's commission rate in thousandths (0 for ``unassigned`` or an unknown id)."""
+    async def load() -> int:
+        leader = await get(store, leader_id)
+        return int(leader.commission_rate * 1000) if leader else 0
+    return await store.config.cached(f"commission:{leader_id}", load)

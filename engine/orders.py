@@ -49,6 +49,8 @@ class StoredOrder(msgspec.Struct):
     status: str
     created_ms: int
     pay_before_ms: int
+    points_earned: int = 0
+    growth_earned: int = 0
 
     @property
     def points_to_earn(self) -> int:

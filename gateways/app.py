@@ -14,20 +14,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import sweeper
+from standardwebhooks import Webhook
+
+from engine import delivery, sweeper
 from engine.errors import DomainError
 from engine.scripts import Observer
 from engine.settings import Settings
 from engine.store import Store, close_store, open_store
 from engine.tokens import TokenVerifier
 
-from . import operator, viewer
+from . import leaders, operator, viewer, webhooks
 from .problems import on_domain_error, on_http_exception, on_unexpected, on_validation_error, problem
 
 
 class State(TypedDict):
     store: Store
     verifier: TokenVerifier
+    webhook_signer: Webhook | None
 
 
 async def healthz(request: Request) -> Response:
@@ -42,18 +45,20 @@ async def readyz(request: Request) -> Response:
     return Response(b'{"status":"ready"}', media_type="application/json")
 
 
-def build_app(settings: Settings, *, observer: Observer | None = None, sweep: bool = True) -> Starlette:
+def build_app(settings: Settings, *, observer: Observer | None = None, background: bool = True) -> Starlette:
+    """The engine's ASGI app; ``background`` runs the sweeper and leader webhook delivery."""
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         store = open_store(settings, observer)
         stop = asyncio.Event()
-        task = asyncio.create_task(sweeper.run(store, stop)) if sweep else None
+        tasks = [asyncio.create_task(sweeper.run(store, stop)),
+                 asyncio.create_task(delivery.run(store, settings.webhook_secret, stop))] if background else []
         try:
-            yield {"store": store, "verifier": TokenVerifier(settings.jwt_secret)}
+            yield {"store": store, "verifier": TokenVerifier(settings.jwt_secret),
+                   "webhook_signer": Webhook(settings.webhook_secret) if settings.webhook_secret else None}
         finally:
             stop.set()
-            if task is not None:
-                await task
+            await asyncio.gather(*tasks)
             await close_store(store)
 
     routes = [
@@ -61,6 +66,8 @@ def build_app(settings: Settings, *, observer: Observer | None = None, sweep: bo
         Route("/readyz", readyz, methods=["GET"]),
         *operator.routes,
         *viewer.routes,
+        *leaders.routes,
+        *webhooks.routes,
     ]
     return Starlette(
         routes=routes,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+import orjson
 from asgi_lifespan import LifespanManager
+from standardwebhooks import Webhook
 
 from engine.scripts import Observer
 from engine.settings import Settings
@@ -66,13 +69,32 @@ def ndjson(rows: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
+def signed(webhook_secret: str, event: dict[str, Any], webhook_id: str | None = None,
+           sent_at: datetime | None = None) -> tuple[bytes, dict[str, str]]:
+    """A platform webhook body and its Standard Webhooks headers, signed by the library."""
+    body = orjson.dumps(event)
+    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+    sent_at = sent_at or datetime.now(timezone.utc)
+    signature = Webhook(webhook_secret).sign(webhook_id, sent_at, body.decode())
+    return body, {"webhook-id": webhook_id, "webhook-timestamp": str(int(sent_at.timestamp())),
+                  "webhook-signature": signature, "content-type": "application/json"}
+
+
 class Api:
     """An httpx client against the app, with a token per role at hand."""
 
-    def __init__(self, client: httpx.AsyncClient, secret: str) -> None:
+    def __init__(self, client: httpx.AsyncClient, secret: str, webhook_secret: str = "") -> None:
         self.http = client
         self.secret = secret
+        self.webhook_secret = webhook_secret
         self.operator = auth(secret, "operator", "ops-1")
+
+    async def webhook(self, kind: str, webhook_id: str | None = None, **data: Any) -> httpx.Response:
+        body, headers = signed(self.webhook_secret, {"type": kind, "data": data}, webhook_id)
+        return await self.http.post("/v1/webhooks/platform", content=body, headers=headers)
+
+    async def pay(self, order: dict[str, Any], webhook_id: str | None = None) -> httpx.Response:
+        return await self.webhook("order.paid", webhook_id, order_id=order["order_id"], amount=order["amount_due"])
 
     def viewer(self, sub: str) -> dict[str, str]:
         return auth(self.secret, "viewer", sub)
@@ -118,9 +140,9 @@ class Api:
 
 @asynccontextmanager
 async def in_process(settings: Settings, observer: Observer | None = None,
-                     sweep: bool = False) -> AsyncIterator[Api]:
-    app = build_app(settings, observer=observer, sweep=sweep)
+                     background: bool = False) -> AsyncIterator[Api]:
+    app = build_app(settings, observer=observer, background=background)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://engine") as client:
-            yield Api(client, settings.jwt_secret)
+            yield Api(client, settings.jwt_secret, settings.webhook_secret)

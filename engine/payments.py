@@ -1,0 +1,118 @@
+"""After the order: payment and refund, points and growth, routing to the leader.
+
+Each is a session-slot script that changes the order's state and writes an outbox
+entry in the same step; the member-slot and leader-slot halves follow, each idempotent
+per order, and the sweeper finishes any that a crash left undone (docs/keys.md).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from . import keys, leaders
+from .clock import now_ms
+from .codec import encode
+from .errors import DomainError, refusal
+from .orders import StoredOrder, decode_order, find, order_view
+from .sessions import load_def
+from .store import Store
+from .types import Order
+
+
+class LeaderOrder(Order, kw_only=True):
+    commission: int
+
+
+class Outcome(msgspec.Struct):
+    """What a payment or refund did, for metrics: the status, and any tier change."""
+    status: str
+    order: StoredOrder
+    tier_before: str | None = None
+    tier_after: str | None = None
+
+
+def _unknown_order(order_id: str) -> DomainError:
+    return DomainError("invalid_request", f"no order {order_id!r} - at `$.data.order_id`", status=422)
+
+
+async def pay(store: Store, order_id: str, amount: int) -> Outcome:
+    order = await find(store, order_id)
+    if order is None:
+        raise _unknown_order(order_id)
+    program = await store.config.program()
+    growth = order.amount_due * program.spec.growth_per_yuan // 100
+    k = keys.SessionKeys(order.session_id)
+    result = await store.scripts.call(
+        "pay_order", [k.orders, k.expiry, k.product(order.sku), k.stats, k.outbox],
+        [order_id, amount, now_ms(), order.points_to_earn, growth])
+    if result[0] == "err":
+        if result[1] == "unknown_order":
+            raise _unknown_order(order_id)
+        if result[1] == "amount_mismatch":
+            raise refusal("amount_mismatch", f"amount {amount} is not the order's amount_due {order.amount_due}")
+        raise refusal(result[1], "the order is still being placed; retry")
+    paid = decode_order(result[1])
+    if result[0] != "paid":
+        return Outcome(result[0], paid)
+    return await finish_credit(store, paid)
+
+
+async def finish_credit(store: Store, order: StoredOrder) -> Outcome:
+    """Points and growth to the member, then the order to its leader; outbox entry gone."""
+    mk = keys.MemberKeys(order.member_id)
+    outcome, before, after, leader_id = await store.scripts.call(
+        "credit_member", [mk.members, mk.holds, mk.ledger],
+        [order.member_id, order.order_id, order.points_earned, order.growth_earned, leaders.UNASSIGNED])
+    if outcome in ("ok", "duplicate"):
+        await route(store, order, leader_id)
+    await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox, f"credit|{order.order_id}")
+    ladder = await store.config.ladder()
+    return Outcome("paid", order, ladder.tier_for(int(before)).name, ladder.tier_for(int(after)).name)
+
+
+async def leader_view(store: Store, order: StoredOrder, leader_id: str, commission: int) -> LeaderOrder:
+    parsed = await load_def(store, order.session_id)
+    view = order_view(order, parsed.offset_minutes if parsed else 0)
+    return LeaderOrder(**{**msgspec.structs.asdict(view), "leader_id": leader_id}, commission=commission)
+
+
+async def route(store: Store, order: StoredOrder, leader_id: str) -> None:
+    rate = await leaders.commission_milli(store, leader_id)
+    commission = order.amount_due * rate // 1000
+    lk = keys.LeaderKeys(leader_id)
+    event = encode(await leader_view(store, order, leader_id, commission))
+    await store.scripts.call("route_order", [lk.stream, lk.routed, lk.totals],
+                             [order.order_id, event, order.amount_due, commission])
+
+
+async def refund(store: Store, order_id: str) -> Outcome:
+    order = await find(store, order_id)
+    if order is None:
+        raise _unknown_order(order_id)
+    k = keys.SessionKeys(order.session_id)
+    result = await store.scripts.call("refund_order", [k.orders, k.product(order.sku), k.outbox],
+                                      [order_id, now_ms()])
+    if result[0] == "err":
+        if result[1] == "unknown_order":
+            raise _unknown_order(order_id)
+        raise refusal("invalid_state", f"order is {order.status}; only a paid order can be refunded")
+    refunded = decode_order(result[1])
+    if result[0] == "duplicate" or order.status == "paid_after_release":
+        return Outcome(result[0], refunded)
+    return await finish_debit(store, refunded)
+
+
+async def finish_debit(store: Store, order: StoredOrder) -> Outcome:
+    """Earned points and growth back out, spent points back in, the leader told."""
+    mk = keys.MemberKeys(order.member_id)
+    _, before, after, leader_id = await store.scripts.call(
+        "debit_member", [mk.members, mk.holds, mk.ledger], [order.member_id, order.order_id])
+    if leader_id:
+        lk = keys.LeaderKeys(leader_id)
+        routed = await store.client.hget(lk.routed, order.order_id) or ""
+        commission = int(routed.split("|")[3]) if routed.count("|") == 3 else 0
+        event = encode(await leader_view(store, order, leader_id, commission))
+        await store.scripts.call("unroute_order", [lk.stream, lk.routed, lk.totals], [order.order_id, event])
+    await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox, f"debit|{order.order_id}")
+    ladder = await store.config.ladder()
+    return Outcome("refunded", order, ladder.tier_for(int(before)).name, ladder.tier_for(int(after)).name)

@@ -1,0 +1,145 @@
+"""Applying platform webhooks: each event once, whatever the retries.
+
+A webhook id is claimed before its event is applied ("pending", 60 s) and marked
+"done" (25 h) after: a duplicate of a done event is acknowledged and not applied, a
+duplicate of one still running is told to come back (409), and a claim whose process
+died lapses so the platform's retry applies it. Effects that are not idempotent by
+themselves (growth for watching and sharing) also remember the event id in the
+member's slot, atomically with the effect, so even that lapse cannot apply them twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import entry, keys, members, payments, sessions
+from .clock import now_ms
+from .errors import DomainError, refusal
+from .identity import InvalidIdentity, normalise
+from .platform_events import (LiveEnded, LiveStarted, OrderPaid, OrderRefunded, PlatformEvent,
+                              ViewerJoined, ViewerLeft, ViewerShared, ViewerWatched)
+from .store import Store
+
+log = logging.getLogger("livebenefits.platform")
+_PENDING_S = 60
+_DONE_S = 25 * 3600
+
+
+async def receive(store: Store, webhook_id: str, event: PlatformEvent) -> str:
+    """Apply ``event`` once; returns the result for the webhooks metric."""
+    seen = keys.webhook_seen(webhook_id)
+    if not await store.client.set(seen, "pending", ex=_PENDING_S, nx=True):
+        if await store.client.get(seen) == "done":
+            return "duplicate"
+        raise refusal("request_in_progress", "this webhook-id is being applied; retry later")
+    try:
+        result = await apply(store, webhook_id, event)
+    except BaseException:
+        await store.client.delete(seen)
+        raise
+    await store.client.set(seen, "done", ex=_DONE_S)
+    return result
+
+
+def _identity(raw: str, path: str) -> str:
+    try:
+        return normalise(raw)
+    except InvalidIdentity as exc:
+        raise DomainError("invalid_request", f"{exc} - at `{path}`", status=422) from None
+
+
+def _unknown_session(session_id: str) -> DomainError:
+    return DomainError("invalid_request", f"no session {session_id!r} - at `$.data.session_id`", status=422)
+
+
+async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
+    match event:
+        case LiveStarted(data=d) | LiveEnded(data=d):
+            state = "live" if isinstance(event, LiveStarted) else "ended"
+            try:
+                await sessions.set_state(store, d.session_id, state)
+            except DomainError as exc:
+                raise _unknown_session(d.session_id) if exc.code == "unknown_session" else exc
+            return "applied"
+        case ViewerJoined(data=d):
+            return await _joined(store, d.session_id,
+                                 [_identity(i, f"$.data.identities[{n}]") for n, i in enumerate(d.identities)],
+                                 d.leader_ref)
+        case ViewerLeft(data=d):
+            identity = _identity(d.identity, "$.data.identity")
+            member_id, _ = await members.resolve(store, identity)
+            k = keys.SessionKeys(d.session_id)
+            left = await store.scripts.call("leave_session", [k.online, k.stats], [member_id or identity])
+            return "applied" if left else "ignored"
+        case ViewerWatched(data=d) | ViewerShared(data=d):
+            return await _growth(store, webhook_id, event)
+        case OrderPaid(data=d):
+            return (await payments.pay(store, d.order_id, d.amount)).status
+        case OrderRefunded(data=d):
+            return (await payments.refund(store, d.order_id)).status
+    raise DomainError("invalid_request", f"unhandled event {type(event).__name__}", status=422)
+
+
+async def _joined(store: Store, session_id: str, identities: list[str], leader_ref: str | None) -> str:
+    """One ID, then exactly what entering does."""
+    member_id, conflict = await link(store, identities)
+    as_viewer = f"member:{member_id}" if member_id else identities[0]
+    try:
+        await entry.enter(store, as_viewer, session_id, leader_ref)
+    except DomainError as exc:
+        if exc.code == "unknown_session":
+            raise _unknown_session(session_id) from None
+        if exc.code == "session_ended":
+            return "ignored"
+        raise
+    return "conflict" if conflict else "applied"
+
+
+async def link(store: Store, identities: list[str]) -> tuple[str | None, bool]:
+    """Link the unknown identities to the one member owning the known ones.
+
+    Returns (member id or None, conflict). Identities of two different members are a
+    conflict: counted, never merged; the viewer then acts as the first one's member.
+    """
+    owners = [(await members.resolve(store, identity))[0] for identity in identities]
+    known = list(dict.fromkeys(o for o in owners if o))
+    if not known:
+        return None, False
+    if len(known) > 1:
+        log.warning("identity conflict: %d members in one viewer.joined", len(known))
+        return known[0], True
+    member_id = known[0]
+    unknown = [i for i, o in zip(identities, owners) if o is None and not i.startswith("member:")]
+    conflict = False
+    linked = []
+    for identity in unknown:
+        k = keys.IdentityKeys(identity)
+        owner, _, _ = await store.scripts.call("claim_identity", [k.owners, k.guest_refs], [identity, member_id])
+        if owner == member_id:
+            linked.append(identity)
+            store.owners[identity] = member_id
+        else:
+            conflict = True
+    if linked:
+        await store.scripts.call("upsert_member", [keys.MemberKeys(member_id).members],
+                                 [member_id, "", "", "", ",".join(linked), "0"])
+    return member_id, conflict
+
+
+async def _growth(store: Store, webhook_id: str, event: ViewerWatched | ViewerShared) -> str:
+    d = event.data
+    identity = _identity(d.identity, "$.data.identity")
+    member_id, _ = await members.resolve(store, identity)
+    if member_id is None:
+        return "ignored"  # growth needs a member; a guest's minutes are not kept
+    rules = (await store.config.program()).spec
+    mk = keys.MemberKeys(member_id)
+    if isinstance(event, ViewerWatched):
+        args = ["watch", d.session_id, event.data.minutes, rules.growth_per_30_watch_minutes, 0]
+    else:
+        args = ["share", d.session_id, 1, rules.growth_per_share, rules.max_shares_per_session]
+    result = await store.scripts.call("add_growth", [mk.members, mk.events],
+                                      [member_id, webhook_id, now_ms(), *args])
+    if result[0] == "err":
+        return "ignored"
+    return "applied" if result[0] == "ok" else "duplicate"

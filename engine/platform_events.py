@@ -1,0 +1,95 @@
+"""Events the livestream platform pushes, decoded in one step as a tagged union.
+
+Platform structs are tolerant: unknown fields are ignored (the platform adds fields
+over time), unlike our own API's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from .types import Fen, Id
+
+Identity = Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class SessionData(msgspec.Struct):
+    session_id: Id
+
+
+class JoinedData(msgspec.Struct):
+    session_id: Id
+    identities: Annotated[list[Identity], Meta(min_length=1, max_length=20)]
+    leader_ref: str | None = None
+
+
+class ViewerData(msgspec.Struct):
+    session_id: Id
+    identity: Identity
+
+
+class WatchedData(msgspec.Struct):
+    session_id: Id
+    identity: Identity
+    minutes: Annotated[int, Meta(ge=0, le=24 * 60)]
+
+
+class PaidData(msgspec.Struct):
+    order_id: Id
+    amount: Fen
+
+
+class OrderData(msgspec.Struct):
+    order_id: Id
+
+
+class Event(msgspec.Struct, tag_field="type"):
+    pass
+
+
+class LiveStarted(Event, tag="live.started"):
+    data: SessionData
+
+
+class LiveEnded(Event, tag="live.ended"):
+    data: SessionData
+
+
+class ViewerJoined(Event, tag="viewer.joined"):
+    data: JoinedData
+
+
+class ViewerLeft(Event, tag="viewer.left"):
+    data: ViewerData
+
+
+class ViewerWatched(Event, tag="viewer.watched"):
+    data: WatchedData
+
+
+class ViewerShared(Event, tag="viewer.shared"):
+    data: ViewerData
+
+
+class OrderPaid(Event, tag="order.paid"):
+    data: PaidData
+
+
+class OrderRefunded(Event, tag="order.refunded"):
+    data: OrderData
+
+
+PlatformEvent = (LiveStarted | LiveEnded | ViewerJoined | ViewerLeft | ViewerWatched | ViewerShared
+                 | OrderPaid | OrderRefunded)
+KNOWN_TYPES = frozenset(cls.__struct_config__.tag for cls in PlatformEvent.__args__)  # type: ignore[union-attr]
+
+
+class Envelope(msgspec.Struct):
+    type: str = ""
+
+
+decode_event = msgspec.json.Decoder(PlatformEvent).decode
+decode_envelope = msgspec.json.Decoder(Envelope).decode

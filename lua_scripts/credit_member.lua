@@ -1,0 +1,36 @@
+--[[ credit_member: a paid order's points and growth reach the member, once.
+
+KEYS[1] member bucket   KEYS[2] holds   KEYS[3] ledger (same bucket)
+ARGV[1] member_id   ARGV[2] order_id   ARGV[3] points earned   ARGV[4] growth earned
+ARGV[5] where orders of a member with no leader go ("unassigned")
+The ledger keeps one entry per order, so a retry credits nothing more, and a refund
+that got here first (a "debited" entry) means nothing is credited at all. The points
+the order spent stop being a hold and become spent. The member's leader is read here,
+at payment: that is who the order is routed to.
+Returns {"ok" | "duplicate" | "refunded", growth_before, growth_after, leader_id}
+        {"err", "unknown_member"}
+Example: EVALSHA sha 3 <keys> m-001 1a2b3c4d-x7 179 59 unassigned -> {"ok", 5200, 5259, "L-01"}
+]]
+local member_id, order_id = ARGV[1], ARGV[2]
+local points, growth = tonumber(ARGV[3]), tonumber(ARGV[4])
+local m = redis.call('HMGET', KEYS[1], member_id .. '|g', member_id .. '|l')
+if not m[1] then return {'err', 'unknown_member'} end
+local growth_now = tonumber(m[1])
+
+local entry = redis.call('HGET', KEYS[3], order_id)
+if entry then
+  local e = cjson.decode(entry)
+  local outcome = (e.state == 'credited') and 'duplicate' or 'refunded'
+  return {outcome, growth_now, growth_now, e.leader or ''}
+end
+
+local leader = m[2] or ARGV[5]
+redis.call('HINCRBY', KEYS[1], member_id .. '|p', points)
+local growth_after = redis.call('HINCRBY', KEYS[1], member_id .. '|g', growth)
+local hold = redis.call('HGET', KEYS[2], order_id)
+if hold and string.sub(hold, 1, 5) == 'held|' then
+  redis.call('HSET', KEYS[2], order_id, 'spent|' .. string.sub(hold, 6))
+end
+redis.call('HSET', KEYS[3], order_id, cjson.encode({
+  state = 'credited', points = points, growth = growth, leader = leader}))
+return {'ok', growth_now, growth_after, leader}

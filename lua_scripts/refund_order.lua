@@ -1,0 +1,30 @@
+--[[ refund_order: the platform says a paid order was refunded.
+
+KEYS[1] orders   KEYS[2] product   KEYS[3] outbox
+ARGV[1] order_id   ARGV[2] now_ms
+"paid" or "fulfilled" becomes "refunded" and outbox entry "debit|<id>" is written in the
+same step: finishing it takes back the earned points and growth, returns the points the
+order spent, and tells the leader. The units stay sold (the goods left; an operator
+restocks by hand) and are counted in the product's "refunded". A "paid_after_release"
+order (never credited) becomes "refunded" with nothing else to undo.
+Returns {"refunded" | "duplicate", order_json} | {"err", "unknown_order" | "invalid_state"}
+Example: EVALSHA sha 3 <keys> 1a2b3c4d-x7 1764590600000 -> {"refunded", '{...}'}
+]]
+local order_id = ARGV[1]
+local now = tonumber(ARGV[2])
+local raw = redis.call('HGET', KEYS[1], order_id)
+if not raw then return {'err', 'unknown_order'} end
+local order = cjson.decode(raw)
+if order.status == 'refunded' then return {'duplicate', raw} end
+if order.status ~= 'paid' and order.status ~= 'fulfilled' and order.status ~= 'paid_after_release' then
+  return {'err', 'invalid_state'}
+end
+if order.status ~= 'paid_after_release' then
+  redis.call('HINCRBY', KEYS[2], 'refunded', order.qty)
+  redis.call('ZADD', KEYS[3], now, 'debit|' .. order_id)
+end
+order.status = 'refunded'
+order.refunded_ms = now
+local encoded = cjson.encode(order)
+redis.call('HSET', KEYS[1], order_id, encoded)
+return {'refunded', encoded}
