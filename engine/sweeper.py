@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from . import keys
+from . import keys, payments
 from .clock import now_ms
 from .orders import StoredOrder, decode_order, finish_points_release, finish_visit, release
 from .store import Store
@@ -79,7 +79,12 @@ async def _finish_outbox(store: Store, tk: keys.TagKeys, now: int) -> None:
         await finish(store, decode_order(raw))
 
 
-_FINISHERS = {"release_points": finish_points_release, "visit": finish_visit}
+_FINISHERS = {
+    "release_points": finish_points_release,
+    "visit": finish_visit,
+    "credit": payments.finish_credit,
+    "debit": payments.finish_debit,
+}
 
 
 async def run(store: Store, stop: asyncio.Event) -> None:
