@@ -12,8 +12,9 @@ import importlib.util
 import os
 import signal
 import sys
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -109,6 +110,20 @@ def _run_uvicorn(args: argparse.Namespace) -> None:
                 timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S)
 
 
+def _fresh_metrics_dir(env: MutableMapping[str, str]) -> str:
+    """prometheus-client's multiprocess dir, emptied: one scrape then adds up every worker.
+
+    It must be set before any worker imports prometheus_client, and must not hold the
+    files of an earlier run (their counts would be added in).
+    """
+    path = env.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="livebenefits-metrics-")
+    Path(path).mkdir(parents=True, exist_ok=True)
+    for stale in Path(path).glob("*.db"):
+        stale.unlink()
+    env["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
 def _serve(args: argparse.Namespace) -> int:
     env = os.environ
     if args.workers < 1:
@@ -154,6 +169,7 @@ def _serve(args: argparse.Namespace) -> int:
             elif secrets.origin == "file":
                 print(demo.secrets_banner(secrets, args.data_dir, generated=False), flush=True)
             demo.start_loader(base_url, secrets.jwt, demo_stop)
+        _fresh_metrics_dir(env)
         _say(f"starting {args.workers} worker(s) on {base_url}")
         _run_uvicorn(args)
     except (_Terminated, KeyboardInterrupt):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from . import members
+from . import members, metrics
 from .clock import now_ms, rfc3339
 from .coupons import coupon_view
 from .errors import DomainError, refusal
@@ -67,7 +67,10 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
             continue
         if result[0] == "err":
             raise refusal(result[1])
-        _, state, coupons, stocks, bought = result
+        _, state, coupons, stocks, bought, issued = result
+        metrics.ENTRIES.labels(session_id, tier).inc()
+        if issued:
+            metrics.COUPONS_ISSUED.labels(session_id, tier).inc(issued)
         multiplier = Decimal(ladder.multiplier_milli(tier) * parsed.multiplier_milli) / 1_000_000
         return Entry(
             session_id=session_id, state=state, member_id=member.member_id if member else None, tier=tier,

@@ -14,9 +14,10 @@ import secrets
 
 import msgspec
 
-from . import keys, members
+from . import keys, members, metrics
 from .clock import now_ms, rfc3339
 from .errors import DomainError, refusal
+from .ladder import Ladder
 from .sessions import SessionDef, load_def, require_def, state_at
 from .store import Store
 from .types import Order, OrderList, OrderRequest
@@ -96,18 +97,35 @@ async def place(store: Store, identity: str, session_id: str, request: OrderRequ
     """Reserve an order; returns (order, replayed) where replayed means an earlier answer."""
     parsed = await require_def(store, session_id)
     ladder = await store.config.ladder()
+    buyer = await _buyer(store, identity, session_id, ladder)
+    try:
+        order, replayed = await _reserve(store, parsed, ladder, buyer, identity, request, idempotency_key)
+    except DomainError as exc:
+        metrics.ORDERS.labels(session_id, buyer.tier, exc.code).inc()
+        raise
+    if not replayed:
+        metrics.ORDERS.labels(session_id, order.tier, "reserved").inc()
+        metrics.UNITS_RESERVED.labels(session_id, order.tier).inc(order.qty)
+    return order, replayed
+
+
+async def _buyer(store: Store, identity: str, session_id: str, ladder: Ladder) -> "Buyer":
     member_id, guest_ref = await members.resolve(store, identity)
     member = await members.touch(store, member_id) if member_id else None
-    now = now_ms()
     if member is None:
         # A guest who orders is enrolled (lowest tier, the leader it came with) once the
         # order is reserved; a refused order enrols nobody.
-        if request.points > 0:
-            raise refusal("insufficient_points", "a guest has no points")
-        buyer = Buyer(member_id or members.new_member_id(identity), ladder.lowest.name, guest_ref, guest=True)
-    else:
-        buyer = Buyer(member.member_id, ladder.tier_for(member.growth).name, member.leader_id or "",
-                      first_visit=session_id not in member.visited)
+        return Buyer(member_id or members.new_member_id(identity), ladder.lowest.name, guest_ref, guest=True)
+    return Buyer(member.member_id, ladder.tier_for(member.growth).name, member.leader_id or "",
+                 first_visit=session_id not in member.visited)
+
+
+async def _reserve(store: Store, parsed: SessionDef, ladder: Ladder, buyer: "Buyer", identity: str,
+                   request: OrderRequest, idempotency_key: str) -> tuple[Order, bool]:
+    session_id = parsed.session_id
+    if buyer.guest and request.points > 0:
+        raise refusal("insufficient_points", "a guest has no points")
+    now = now_ms()
     try:
         _precheck(parsed, request, buyer.tier, now)
     except DomainError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from . import keys, leaders
+from . import keys, leaders, metrics
 from .clock import now_ms
 from .codec import encode
 from .errors import DomainError, refusal
@@ -54,6 +54,10 @@ async def pay(store: Store, order_id: str, amount: int) -> Outcome:
     paid = decode_order(result[1])
     if result[0] != "paid":
         return Outcome(result[0], paid)
+    metrics.GMV.labels(paid.session_id, paid.tier).inc(paid.amount_due)
+    metrics.POINTS_AWARDED.labels(paid.session_id, paid.tier).inc(paid.points_earned)
+    if paid.coupon_id:
+        metrics.COUPONS_REDEEMED.labels(paid.session_id, paid.tier).inc()
     return await finish_credit(store, paid)
 
 
@@ -67,6 +71,8 @@ async def finish_credit(store: Store, order: StoredOrder) -> Outcome:
         await route(store, order, leader_id)
     await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox, f"credit|{order.order_id}")
     ladder = await store.config.ladder()
+    if outcome == "ok":
+        metrics.count_growth(ladder, int(before), int(after))
     return Outcome("paid", order, ladder.tier_for(int(before)).name, ladder.tier_for(int(after)).name)
 
 
@@ -81,8 +87,10 @@ async def route(store: Store, order: StoredOrder, leader_id: str) -> None:
     commission = order.amount_due * rate // 1000
     lk = keys.LeaderKeys(leader_id)
     event = encode(await leader_view(store, order, leader_id, commission))
-    await store.scripts.call("route_order", [lk.stream, lk.routed, lk.totals],
-                             [order.order_id, event, order.amount_due, commission])
+    outcome, _ = await store.scripts.call("route_order", [lk.stream, lk.routed, lk.totals],
+                                          [order.order_id, event, order.amount_due, commission])
+    if outcome == "ok":
+        metrics.ORDERS_ROUTED.labels(order.session_id).inc()
 
 
 async def refund(store: Store, order_id: str) -> Outcome:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from . import entry, keys, members, payments, sessions
+from . import entry, keys, members, metrics, payments, sessions
 from .clock import now_ms
 from .errors import DomainError, refusal
 from .identity import InvalidIdentity, normalise
@@ -107,6 +107,7 @@ async def link(store: Store, identities: list[str]) -> tuple[str | None, bool]:
         return None, False
     if len(known) > 1:
         log.warning("identity conflict: %d members in one viewer.joined", len(known))
+        metrics.IDENTITY_CONFLICTS.inc()
         return known[0], True
     member_id = known[0]
     unknown = [i for i, o in zip(identities, owners) if o is None and not i.startswith("member:")]
@@ -120,6 +121,7 @@ async def link(store: Store, identities: list[str]) -> tuple[str | None, bool]:
             store.owners[identity] = member_id
         else:
             conflict = True
+            metrics.IDENTITY_CONFLICTS.inc()
     if linked:
         await store.scripts.call("upsert_member", [keys.MemberKeys(member_id).members],
                                  [member_id, "", "", "", ",".join(linked), "0"])
@@ -142,4 +144,6 @@ async def _growth(store: Store, webhook_id: str, event: ViewerWatched | ViewerSh
                                       [member_id, webhook_id, now_ms(), *args])
     if result[0] == "err":
         return "ignored"
+    if result[0] == "ok":
+        metrics.count_growth(await store.config.ladder(), int(result[1]), int(result[2]))
     return "applied" if result[0] == "ok" else "duplicate"

@@ -6,7 +6,8 @@ failed-over Redis that lost its script cache is handled without a round of SCRIP
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -41,12 +42,22 @@ def script_source(name: str) -> bytes:
 class Scripts:
     """Registered script handles: ``await scripts.call("reserve_order", keys, args)``."""
 
-    def __init__(self, client: Any, observer: Observer | None = None) -> None:
+    def __init__(self, client: Any, observer: Observer | None = None,
+                 timers: Mapping[str, Any] | None = None) -> None:
         self._handles = {name: client.register_script(script_source(name)) for name in script_names()}
         self.observer = observer
+        # name -> a histogram child with .observe(seconds), for calls not in a pipeline
+        self._timers = timers or {}
 
-    def call(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
-        """The awaitable script call; ``client`` may be a pipeline to batch calls."""
+    async def call(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
+        """Run a script; with ``client`` a pipeline, only queue it there."""
         if self.observer is not None:
             self.observer(name, keys)
-        return self._handles[name](keys=keys, args=args, client=client)
+        timer = self._timers.get(name) if client is None else None
+        if timer is None:
+            return await self._handles[name](keys=keys, args=args, client=client)
+        started = time.perf_counter()
+        try:
+            return await self._handles[name](keys=keys, args=args)
+        finally:
+            timer.observe(time.perf_counter() - started)

@@ -9,6 +9,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from . import metrics
 from .config import ConfigCache
 from .scripts import Observer, Scripts
 from .settings import Settings
@@ -51,7 +52,8 @@ def connect(settings: Settings) -> Any:
 
 def open_store(settings: Settings, observer: Observer | None = None) -> Store:
     client = connect(settings)
-    return Store(client, Scripts(client, observer), ConfigCache(client, settings.config_ttl_s), settings)
+    scripts = Scripts(client, observer, metrics.SCRIPT_TIMERS)
+    return Store(client, scripts, ConfigCache(client, settings.config_ttl_s), settings)
 
 
 async def close_store(store: Store) -> None:

@@ -10,6 +10,7 @@ from typing import TypedDict
 import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,6 +25,7 @@ from engine.store import Store, close_store, open_store
 from engine.tokens import TokenVerifier
 
 from . import leaders, operator, viewer, webhooks
+from .observability import RequestTimer, metrics_endpoint
 from .problems import on_domain_error, on_http_exception, on_unexpected, on_validation_error, problem
 
 
@@ -64,6 +66,7 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         *operator.routes,
         *viewer.routes,
         *leaders.routes,
@@ -71,6 +74,7 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(RequestTimer)],
         lifespan=lifespan,
         exception_handlers={
             DomainError: on_domain_error,

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from standardwebhooks import Webhook
 
-from engine import platform
+from engine import metrics, platform
 from engine.errors import DomainError
 from engine.platform_events import KNOWN_TYPES, decode_envelope, decode_event
 
@@ -21,6 +21,19 @@ def _bad_signature(detail: str) -> DomainError:
 
 
 async def platform_webhook(request: Request) -> Response:
+    kind, result = "unknown", "error"
+    try:
+        kind, result = await _receive(request)
+    except DomainError as exc:
+        result = exc.code
+        raise
+    finally:
+        metrics.WEBHOOKS.labels(kind, result).inc()
+    return Response(status_code=204)
+
+
+async def _receive(request: Request) -> tuple[str, str]:
+    """(event type or "unknown", what happened) for the webhooks metric."""
     raw = await request.body()
     signer: Webhook | None = request.state.webhook_signer
     if signer is None:
@@ -40,11 +53,10 @@ async def platform_webhook(request: Request) -> Response:
         except (msgspec.ValidationError, msgspec.DecodeError):
             raise invalid_request(f"body is not a platform event: {exc}") from None
         if kind not in KNOWN_TYPES:
-            request.state.webhook_result = "unknown_type"
-            return Response(status_code=204)
+            return "unknown", "unknown_type"
         raise invalid_request(str(exc)) from None
-    request.state.webhook_result = await platform.receive(store(request), webhook_id, event)
-    return Response(status_code=204)
+    kind = type(event).__struct_config__.tag
+    return kind, await platform.receive(store(request), webhook_id, event)
 
 
 routes = [Route("/v1/webhooks/platform", platform_webhook, methods=["POST"])]

@@ -7,11 +7,11 @@ ARGV[3] tier   ARGV[4] now_ms   ARGV[5] definition version the caller's products
 ARGV[6] session tag (coupon ids start with it)   ARGV[7..] SKUs, one per product key
 Counts the entry by tier, marks the viewer online, and issues the member one coupon of
 each template open to its tier whose budget is not spent and of which it holds none.
-Returns {"ok", state, {coupon_json...}, {stock_left...}, {bought...}}
+Returns {"ok", state, {coupon_json...}, {stock_left...}, {bought...}, coupons issued now}
         {"stale", version} the caller's definition is out of date: nothing written
         {"err", "unknown_session" | "session_ended"}
 Example: EVALSHA sha 9 <keys> m-001 m-001 gold 1764590400000 3 1a2b3c4d MILK-1L MILK-FLASH
-         -> {"ok", "live", {'{"coupon_id":"1a2b3c4d-c1",...}'}, {998, 100}, {0, 0}}
+         -> {"ok", "live", {'{"coupon_id":"1a2b3c4d-c1",...}'}, {998, 100}, {0, 0}, 1}
 ]]
 --#include _session_state.lua
 local viewer, member_id, tier = ARGV[1], ARGV[2], ARGV[3]
@@ -28,7 +28,7 @@ if redis.call('HSETNX', KEYS[3], viewer, tier) == 1 then
   redis.call('HINCRBY', KEYS[2], tier .. '|online', 1)
 end
 
-local coupons = {}
+local coupons, issued = {}, 0
 if member_id ~= '' then
   for template_id in string.gmatch(s[5] or '', '[^,]+') do
     local held_field = member_id .. '|' .. template_id
@@ -49,6 +49,7 @@ if member_id ~= '' then
       local listed = redis.call('HGET', KEYS[5], member_id)
       redis.call('HSET', KEYS[5], member_id, listed and (listed .. ',' .. coupon_id) or coupon_id)
       redis.call('HINCRBY', KEYS[2], tier .. '|coupons_issued', 1)
+      issued = issued + 1
     end
   end
   local held = redis.call('HGET', KEYS[5], member_id)
@@ -64,4 +65,4 @@ for i = 8, #KEYS do
   stocks[#stocks + 1] = tonumber(redis.call('HGET', KEYS[i], 'stock') or 0)
   bought[#bought + 1] = tonumber(redis.call('HGET', KEYS[7], member_id .. '|' .. ARGV[i - 1]) or 0)
 end
-return {'ok', state, coupons, stocks, bought}
+return {'ok', state, coupons, stocks, bought, issued}

@@ -1,0 +1,100 @@
+"""Prometheus metrics, all prefixed ``livebenefits_``, labelled by tier, never by member.
+
+Counters live in each worker process; ``livebenefits serve`` runs prometheus-client in
+multiprocess mode (PROMETHEUS_MULTIPROC_DIR), so one scrape of an instance adds up its
+workers, and summing instances gives the deployment's totals. Gauges that describe
+shared state (viewers online, stock left) are not counted per process at all: they are
+read from Redis, the truth, at scrape time (``live_gauges``), so every instance reports
+the same value and dashboards take ``max`` of them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from . import keys
+from .scripts import script_names
+
+NS = "livebenefits"
+
+ENTRIES = Counter("entries", "Viewers entering a live room.", ["session", "tier"], namespace=NS)
+ORDERS = Counter("orders", "Order attempts by outcome: reserved, or the refusal code.",
+                 ["session", "tier", "outcome"], namespace=NS)
+UNITS_RESERVED = Counter("units_reserved", "Units reserved by orders.", ["session", "tier"], namespace=NS)
+GMV = Counter("gmv_fen", "Amount due of paid orders, in fen.", ["session", "tier"], namespace=NS)
+COUPONS_ISSUED = Counter("coupons_issued", "Coupons issued on entry.", ["session", "tier"], namespace=NS)
+COUPONS_REDEEMED = Counter("coupons_redeemed", "Coupons on paid orders.", ["session", "tier"], namespace=NS)
+POINTS_AWARDED = Counter("points_awarded", "Points credited for paid orders.", ["session", "tier"], namespace=NS)
+TIER_UPGRADES = Counter("tier_upgrades", "Members moving to a higher tier.", ["from_tier", "to_tier"],
+                        namespace=NS)
+ORDERS_ROUTED = Counter("orders_routed", "Paid orders routed to a community leader.", ["session"], namespace=NS)
+WEBHOOKS = Counter("webhooks", "Platform webhooks by type and result.", ["type", "result"], namespace=NS)
+IDENTITY_CONFLICTS = Counter("identity_conflicts", "viewer.joined events naming two members.", namespace=NS)
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds", "HTTP request latency by route template.", ["route", "method", "status"],
+    namespace=NS, buckets=(.0005, .001, .0025, .005, .0075, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+SCRIPT_DURATION = Histogram(
+    "redis_script_duration_seconds", "Lua script call latency as the engine sees it.", ["script"],
+    namespace=NS, buckets=(.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1))
+
+# Label sets known up front are created up front, so their series exist from the start.
+SCRIPT_TIMERS = {name: SCRIPT_DURATION.labels(name) for name in script_names()}
+
+
+def count_growth(ladder, before: int, after: int) -> None:  # type: ignore[no-untyped-def]
+    """A tier upgrade, if growth from ``before`` to ``after`` crossed a threshold upwards."""
+    old, new = ladder.tier_for(before), ladder.tier_for(after)
+    if new.min_growth > old.min_growth:
+        TIER_UPGRADES.labels(old.name, new.name).inc()
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def render_counters() -> bytes:
+    """This instance's counters and histograms: every worker's, when there are several."""
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)
+    from prometheus_client import REGISTRY
+    return generate_latest(REGISTRY)
+
+
+class _Snapshot:
+    """A collector over gauge families read beforehand (collectors cannot await Redis)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+async def live_gauges(store) -> bytes:  # type: ignore[no-untyped-def]
+    """viewers_online{session,tier} and stock_left{session,sku}, read from Redis now."""
+    from .sessions import live_counts, load_def
+
+    online = GaugeMetricFamily(f"{NS}_viewers_online", "Viewers in the room, by tier.", labels=["session", "tier"])
+    stock = GaugeMetricFamily(f"{NS}_stock_left", "Units left to sell.", labels=["session", "sku"])
+    for session_id in sorted(await store.client.smembers(keys.SESSIONS)):
+        parsed = await load_def(store, session_id)
+        counts = await live_counts(store, parsed, "") if parsed else None
+        if parsed is None or counts is None:
+            continue
+        for product, row in zip(parsed.products, counts[1]):
+            stock.add_metric([session_id, product.spec.sku], row[0])
+        stats = await store.client.hgetall(parsed.keys.stats)
+        for field, value in sorted(stats.items()):
+            tier, _, counter = field.partition("|")
+            if counter == "online":
+                online.add_metric([session_id, tier], int(value))
+    registry = CollectorRegistry()
+    registry.register(_Snapshot([online, stock]))  # type: ignore[arg-type]
+    return generate_latest(registry)
