@@ -2,33 +2,33 @@
 
 KEYS[1] member bucket   KEYS[2] holds   KEYS[3] ledger (same bucket)
 ARGV[1] member_id   ARGV[2] order_id
-Takes back what credit_member gave (never below zero: points already spent elsewhere
-are taken as far as the balance goes, and the ledger records what was taken), and gives
-back the points the order spent. If the credit has not happened yet, a "debited" entry
-is written so it never will.
+Gives back the points the order spent (its hold, spent or still held), then takes back
+what credit_member gave, never below zero: points already spent elsewhere are taken as
+far as the balance goes, and the ledger records what was taken. If the credit has not
+happened yet, a "debited" entry is written so it never will.
 Returns {"ok" | "duplicate", growth_before, growth_after, leader_id routed to ("" = none)}
 Example: EVALSHA sha 3 <keys> m-001 1a2b3c4d-x7 -> {"ok", 5259, 5200, "L-01"}
 ]]
 local member_id, order_id = ARGV[1], ARGV[2]
 local growth_now = tonumber(redis.call('HGET', KEYS[1], member_id .. '|g') or 0)
 local entry = redis.call('HGET', KEYS[3], order_id)
-if not entry then
-  redis.call('HSET', KEYS[3], order_id, cjson.encode({state = 'debited', points = 0, growth = 0, leader = ''}))
-  return {'ok', growth_now, growth_now, ''}
-end
-local e = cjson.decode(entry)
-if e.state ~= 'credited' then return {'duplicate', growth_now, growth_now, e.leader} end
+local e = entry and cjson.decode(entry) or {state = 'none', points = 0, growth = 0, leader = ''}
+if e.state == 'debited' then return {'duplicate', growth_now, growth_now, e.leader} end
 
+-- The spent points come back first, so the clawback below nets against them.
+local hold = redis.call('HGET', KEYS[2], order_id)
+if hold then
+  local state, spent = string.match(hold, '^(%a+)|(%d+)$')
+  if state == 'spent' or state == 'held' then
+    redis.call('HINCRBY', KEYS[1], member_id .. '|p', tonumber(spent))
+    redis.call('HSET', KEYS[2], order_id, 'released|' .. spent)
+  end
+end
 local balance = tonumber(redis.call('HGET', KEYS[1], member_id .. '|p') or 0)
 local points_back = math.min(e.points, balance)
 local growth_back = math.min(e.growth, growth_now)
 redis.call('HINCRBY', KEYS[1], member_id .. '|p', 0 - points_back)
 local growth_after = redis.call('HINCRBY', KEYS[1], member_id .. '|g', 0 - growth_back)
-local hold = redis.call('HGET', KEYS[2], order_id)
-if hold and string.sub(hold, 1, 6) == 'spent|' then
-  redis.call('HINCRBY', KEYS[1], member_id .. '|p', tonumber(string.sub(hold, 7)))
-  redis.call('HSET', KEYS[2], order_id, 'released|' .. string.sub(hold, 7))
-end
 e.state = 'debited'
 e.points_taken = points_back
 e.growth_taken = growth_back

@@ -1,0 +1,197 @@
+"""Script-level fixtures: the scripts against the real Redis, a keyspace snapshot, a session.
+
+Every script test calls one script directly through ``Scripts(redis)`` with keys from
+``engine.keys``; ``snapshot`` reads back the whole keyspace so a test can say exactly
+what a call wrote, or that a refusal wrote nothing at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+import pytest
+import redis.asyncio as aioredis
+
+from engine import keys, sessions
+from engine.scripts import Scripts
+from engine.settings import Settings
+from engine.store import Store, close_store, open_store
+from engine.types import SessionSpec
+
+# A fixed instant (2025-12-01T12:00:00Z): scripts take "now" from the caller, so every
+# script test runs on this clock, never on the wall clock.
+T0 = 1_764_590_400_000
+MINUTE = 60_000
+
+Snapshot = dict[str, tuple[str, Any, bool]]
+
+
+async def snapshot(client: aioredis.Redis) -> Snapshot:
+    """Every key: (TYPE, full contents, has a TTL). Equal snapshots mean an untouched keyspace."""
+    found: Snapshot = {}
+    for key in sorted(await client.keys("*")):
+        kind = await client.type(key)
+        if kind == "string":
+            value: Any = await client.get(key)
+        elif kind == "hash":
+            value = await client.hgetall(key)
+        elif kind == "zset":
+            value = await client.zrange(key, 0, -1, withscores=True)
+        elif kind == "set":
+            value = sorted(await client.smembers(key))
+        elif kind == "list":
+            value = await client.lrange(key, 0, -1)
+        elif kind == "stream":
+            value = await client.xrange(key)
+        else:
+            raise AssertionError(f"unexpected type {kind} of {key}")
+        found[key] = (kind, value, await client.pttl(key) > 0)
+    return found
+
+
+def _readable(value: Any) -> Any:
+    """JSON documents decoded, so a comparison does not depend on cjson's key order."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return {k: _readable(v) for k, v in value.items()}
+    return value
+
+
+def readable(snap: Snapshot, key: str) -> Any:
+    """A key's contents in a snapshot as ``changes`` reports them (JSON decoded)."""
+    return _readable(snap[key][1])
+
+
+def contents(snap: Snapshot) -> dict[str, Any]:
+    """Every key's contents, JSON decoded: equal when the data is, whatever cjson's key order."""
+    return {key: _readable(value) for key, (_, value, _) in snap.items()}
+
+
+def changes(before: Snapshot, after: Snapshot) -> dict[str, Any]:
+    """{key: new contents, or None if deleted} for every key a call created, changed or deleted.
+
+    A hash is reported as a whole (its full new contents); JSON values are decoded.
+    """
+    out: dict[str, Any] = {}
+    for key in before.keys() | after.keys():
+        if before.get(key) != after.get(key):
+            out[key] = None if key not in after else _readable(after[key][1])
+    return out
+
+
+@pytest.fixture
+def scripts(redis: aioredis.Redis) -> Scripts:
+    return Scripts(redis)
+
+
+@pytest.fixture
+async def store(redis: aioredis.Redis, settings: Settings) -> AsyncIterator[Store]:
+    """An engine store on the flushed Redis, for building state with the engine's own code."""
+    s = open_store(settings)
+    try:
+        yield s
+    finally:
+        await close_store(s)
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def session_spec(**overrides: Any) -> dict[str, Any]:
+    """Live from T0-10min to T0+60min. SKUs:
+
+    MILK    for all, gold price, limit 2, stock 10
+    CHEESE  gold only, limit 1, stock 5
+    RARE    for all, stock 1, limit 5
+    FLASH   opens T0+10min, gold 5 min early (early access), stock 5
+    GONE    sale closed at T0-1min
+    Coupons: gold-10 (gold, 10 yuan off from 50 yuan, budget 2, 120 min),
+             all-5pct (everyone, 5 % off, budget 100, 60 min).
+    """
+    spec: dict[str, Any] = {
+        "title": "Script tests live", "starts_at": iso(T0 - 10 * MINUTE), "ends_at": iso(T0 + 60 * MINUTE),
+        "points_multiplier": 2, "reservation_minutes": 15,
+        "products": [
+            {"sku": "MILK", "name": "Milk", "base_price": 3990, "tier_prices": {"gold": 3590},
+             "stock": 10, "per_member_limit": 2},
+            {"sku": "CHEESE", "name": "Cheese", "base_price": 12900, "tiers": ["gold"], "stock": 5,
+             "per_member_limit": 1},
+            {"sku": "RARE", "name": "Rare", "base_price": 1000, "stock": 1, "per_member_limit": 5},
+            {"sku": "FLASH", "name": "Flash", "base_price": 990, "stock": 5,
+             "opens_at": iso(T0 + 10 * MINUTE), "early_access": {"gold": 300}},
+            {"sku": "GONE", "name": "Gone", "base_price": 500, "stock": 5,
+             "closes_at": iso(T0 - MINUTE)},
+        ],
+        "coupons": [
+            {"template_id": "gold-10", "tiers": ["gold"], "kind": "amount_off", "value": 1000,
+             "min_spend": 5000, "budget": 2, "valid_minutes": 120},
+            {"template_id": "all-5pct", "tiers": None, "kind": "percent_off", "value": 5,
+             "min_spend": 0, "budget": 100, "valid_minutes": 60},
+        ],
+    }
+    spec.update(overrides)
+    return spec
+
+
+async def define(store: Store, session_id: str = "S1", **overrides: Any) -> sessions.SessionDef:
+    """Define a session with the engine's own code; returns its parsed definition."""
+    spec = msgspec.json.decode(json.dumps(session_spec(**overrides)), type=SessionSpec)
+    await sessions.define(store, session_id, spec)
+    store.config.forget(f"session:{session_id}")
+    return await sessions.require_def(store, session_id)
+
+
+async def add_member(client: aioredis.Redis, member_id: str, growth: int = 0, points: int = 0,
+                     leader: str = "") -> keys.MemberKeys:
+    """A member record written as upsert_member writes it (see upsert_member.lua)."""
+    mk = keys.MemberKeys(member_id)
+    fields = {f"{member_id}|g": growth, f"{member_id}|p": points, f"{member_id}|i": ""}
+    if leader:
+        fields[f"{member_id}|l"] = leader
+    await client.hset(mk.members, mapping=fields)
+    return mk
+
+
+async def enter(scripts: Scripts, parsed: sessions.SessionDef, viewer: str, member_id: str, tier: str,
+                now: int = T0, version: str | None = None) -> Any:
+    """enter_session exactly as engine/entry.py calls it."""
+    k = parsed.keys
+    return await scripts.call(
+        "enter_session",
+        [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.bought, *parsed.product_keys],
+        [viewer, member_id, tier, now, parsed.version if version is None else version, k.tag, *parsed.skus])
+
+
+def reserve_call(sk: keys.SessionKeys, *, sku: str = "MILK", member: str = "m-gold", tier: str = "gold",
+                 qty: int = 1, coupon: str = "", points: int = 0, now: int = T0, order_id: str = "o1",
+                 fingerprint: str = "fp1", idem_key: str = "k1", viewer: str | None = None,
+                 tier_mult: int = 1500, points_per_yuan: int = 1, point_value: int = 1, max_ratio: int = 500,
+                 leader: str = "", grace: int = 30_000, pending: bool = False,
+                 first_visit: bool = False) -> tuple[list[str], list[Any]]:
+    """(KEYS, ARGV) of reserve_order as engine/orders.py builds them; order ids get the tag."""
+    viewer = member if viewer is None else viewer
+    order_keys = [sk.meta, sk.product(sku), sk.bought, sk.coupons, sk.orders, sk.expiry,
+                  sk.idempotency(viewer, idem_key), sk.stats, sk.member_orders, sk.outbox]
+    args = [sk.session_id, sku, member, tier, qty, coupon, points, now, f"{sk.tag}-{order_id}", fingerprint,
+            90_000_000, tier_mult, points_per_yuan, point_value, max_ratio, leader, viewer, grace,
+            int(pending), int(first_visit)]
+    return order_keys, args
+
+
+async def reserve(scripts: Scripts, sk: keys.SessionKeys, **kw: Any) -> Any:
+    order_keys, args = reserve_call(sk, **kw)
+    return await scripts.call("reserve_order", order_keys, args)
+
+
+def release_keys(sk: keys.SessionKeys, sku: str) -> list[str]:
+    """KEYS of release_order as engine/orders.py builds them."""
+    return [sk.orders, sk.expiry, sk.product(sku), sk.bought, sk.coupons, sk.outbox, sk.member_orders]

@@ -1,0 +1,136 @@
+"""release_order.lua: give back what a reservation took, exactly once, guarded by state."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from engine.scripts import Scripts
+from engine.sessions import SessionDef
+from engine.store import Store
+from tests.scripts.conftest import (
+    MINUTE, T0, changes, contents, define, enter, readable, release_keys, reserve, reserve_call, snapshot,
+)
+
+ENTERED = T0 - 5 * MINUTE  # coupons: c1 gold-10 expires T0+115min, c2 all-5pct T0+55min
+
+
+@pytest.fixture
+async def live(redis, scripts: Scripts, store: Store) -> SessionDef:
+    parsed = await define(store)
+    assert len((await enter(scripts, parsed, "m-gold", "m-gold", "gold", now=ENTERED))[2]) == 2
+    return parsed
+
+
+def cid(parsed: SessionDef, n: int) -> str:
+    return f"{parsed.keys.tag}-c{n}"
+
+
+def oid(parsed: SessionDef, name: str = "o1") -> str:
+    return f"{parsed.keys.tag}-{name}"
+
+
+async def release(scripts: Scripts, parsed: SessionDef, to: str, now: int = T0 + MINUTE, caller: str = "",
+                  name: str = "o1", sku: str = "MILK") -> Any:
+    return await scripts.call("release_order", release_keys(parsed.keys, sku), [oid(parsed, name), to, now, caller])
+
+
+async def test_cancel_gives_everything_back(redis, scripts: Scripts, live: SessionDef) -> None:
+    k = live.keys
+    before_order = await snapshot(redis)
+    assert (await reserve(scripts, k, sku="MILK", qty=2, coupon=cid(live, 1), points=200,
+                          first_visit=True))[0] == "ok"
+    before = await snapshot(redis)
+    result = await release(scripts, live, "cancelled", caller="m-gold")
+    order = {**readable(before, k.orders)[oid(live)], "status": "cancelled", "released_ms": T0 + MINUTE}
+    assert result[0] == "ok"
+    assert json.loads(result[1]) == order
+    assert changes(before, await snapshot(redis)) == {
+        k.product("MILK"): readable(before_order, k.product("MILK")),
+        k.bought: None,
+        k.coupons: readable(before_order, k.coupons),
+        k.expiry: None,
+        k.outbox: [(f"visit|{oid(live)}", float(T0)), (f"release_points|{oid(live)}", float(T0 + MINUTE))],
+        k.orders: {oid(live): order},
+    }
+
+
+async def test_second_release_gives_back_nothing(redis, scripts: Scripts, live: SessionDef) -> None:
+    assert (await reserve(scripts, live.keys, sku="MILK", qty=2, coupon=cid(live, 1)))[0] == "ok"
+    assert (await release(scripts, live, "cancelled", caller="m-gold"))[0] == "ok"
+    before = await snapshot(redis)
+    for to in ("cancelled", "expired", "aborted"):
+        assert await release(scripts, live, to) == ["err", "invalid_state"], to
+    assert await snapshot(redis) == before
+    assert await redis.hmget(live.keys.product("MILK"), "stock", "reserved") == ["10", "0"]
+
+
+async def test_expiry_after_the_coupon_expired_marks_it_expired(redis, scripts: Scripts,
+                                                                 live: SessionDef) -> None:
+    k = live.keys
+    assert (await reserve(scripts, k, sku="MILK", coupon=cid(live, 2)))[0] == "ok"
+    result = await release(scripts, live, "expired", now=ENTERED + 60 * MINUTE)
+    assert json.loads(result[1])["status"] == "expired"
+    c2 = json.loads(await redis.hget(k.coupons, cid(live, 2)))
+    assert (c2["status"], "order_id" in c2) == ("expired", False)
+    # No points were used: nothing for the member's slot to do.
+    assert await redis.exists(k.outbox) == 0
+
+
+async def test_release_keeps_the_members_other_units(redis, scripts: Scripts, live: SessionDef) -> None:
+    k = live.keys
+    assert (await reserve(scripts, k, sku="MILK", order_id="o1", idem_key="k1"))[0] == "ok"
+    assert (await reserve(scripts, k, sku="MILK", order_id="o2", idem_key="k2"))[0] == "ok"
+    assert (await release(scripts, live, "cancelled", caller="m-gold"))[0] == "ok"
+    assert await redis.hgetall(k.bought) == {"m-gold|MILK": "1"}
+    assert await redis.hmget(k.product("MILK"), "stock", "reserved") == ["9", "1"]
+    assert await redis.zrange(k.expiry, 0, -1) == [oid(live, "o2")]
+
+
+async def test_abort_leaves_no_trace_of_a_pending_order(redis, scripts: Scripts, live: SessionDef) -> None:
+    k = live.keys
+    assert (await reserve(scripts, k, sku="RARE", order_id="o0", idem_key="k0"))[0] == "ok"
+    before_order = await snapshot(redis)
+    order_keys, args = reserve_call(k, sku="MILK", qty=2, coupon=cid(live, 1), points=200, pending=True,
+                                    first_visit=True)
+    assert (await scripts.call("reserve_order", order_keys, args))[0] == "ok"
+    before = await snapshot(redis)
+    # Aborted after the coupon expired: it is given back as it was taken.
+    result = await release(scripts, live, "aborted", now=T0 + 200 * MINUTE)
+    assert result[0] == "ok"
+    assert json.loads(result[1]) == readable(before, k.orders)[oid(live)]
+    # Everything but the idempotency key is as before the order (the coupon's JSON may
+    # differ in key order only); the key points at no order.
+    idem = order_keys[6]
+    assert contents(await snapshot(redis)) == {**contents(before_order), idem: f"fp1|{oid(live)}"}
+    assert await redis.hget(k.member_orders, "m-gold") == oid(live, "o0")
+
+
+async def test_abort_of_the_only_order_removes_the_members_list(redis, scripts: Scripts,
+                                                                 live: SessionDef) -> None:
+    k = live.keys
+    assert (await reserve(scripts, k, sku="MILK", points=10, pending=True))[0] == "ok"
+    assert (await release(scripts, live, "aborted"))[0] == "ok"
+    for key in (k.member_orders, k.orders, k.expiry, k.bought):
+        assert await redis.exists(key) == 0, key
+
+
+@pytest.mark.parametrize(("status", "to"), [("reserved", "aborted"), ("pending", "cancelled"),
+                                            ("pending", "expired")])
+async def test_wrong_state_writes_nothing(redis, scripts: Scripts, live: SessionDef, status: str,
+                                          to: str) -> None:
+    assert (await reserve(scripts, live.keys, sku="MILK", pending=status == "pending"))[0] == "ok"
+    before = await snapshot(redis)
+    assert await release(scripts, live, to) == ["err", "invalid_state"]
+    assert await snapshot(redis) == before
+
+
+async def test_unknown_order_or_another_members_writes_nothing(redis, scripts: Scripts,
+                                                               live: SessionDef) -> None:
+    assert (await reserve(scripts, live.keys, sku="MILK"))[0] == "ok"
+    before = await snapshot(redis)
+    assert await release(scripts, live, "cancelled", name="o404") == ["err", "unknown_order"]
+    assert await release(scripts, live, "cancelled", caller="m-other") == ["err", "unknown_order"]
+    assert await snapshot(redis) == before
