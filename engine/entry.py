@@ -24,7 +24,7 @@ _ID = re.compile(ID_PATTERN)
 
 async def _valid_leader_ref(store: Store, leader_ref: str | None) -> str:
     """The ref if it names a leader; an unknown or malformed ref is ignored."""
-    if not leader_ref or not _ID.match(leader_ref):
+    if not leader_ref or not _ID.fullmatch(leader_ref):
         return ""
     return leader_ref if await store.config.leader_exists(leader_ref) else ""
 

@@ -31,10 +31,10 @@ def normalise(identity: str) -> str:
     if kind == "phone":
         return "phone:" + _phone(value)
     if kind == "member":
-        if not _MEMBER_ID.match(value):
+        if not _MEMBER_ID.fullmatch(value):
             raise InvalidIdentity("member id must be 1-64 chars of [A-Za-z0-9._:-]")
         return "member:" + value
-    if not _VALUE.match(value):
+    if not _VALUE.fullmatch(value):
         raise InvalidIdentity(f"{kind} value must be 1-128 chars of [A-Za-z0-9._@+=-]")
     return f"{kind}:{value}"
 
@@ -43,11 +43,11 @@ def _phone(raw: str) -> str:
     digits = _PHONE_NOISE.sub("", raw)
     if digits.startswith("00"):
         digits = "+" + digits[2:]
-    if _CN_MOBILE.match(digits):
+    if _CN_MOBILE.fullmatch(digits):
         return "+86" + digits
-    if digits.startswith("86") and _CN_MOBILE.match(digits[2:]):
+    if digits.startswith("86") and _CN_MOBILE.fullmatch(digits[2:]):
         return "+" + digits
-    if _E164.match(digits):
+    if _E164.fullmatch(digits):
         return digits
     raise InvalidIdentity(f"phone {raw!r} is not a phone number")
 

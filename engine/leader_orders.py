@@ -37,7 +37,7 @@ class LeaderOrders(msgspec.Struct):
 
 
 def check_cursor(cursor: str, where: str) -> str:
-    if not CURSOR.match(cursor):
+    if not CURSOR.fullmatch(cursor):
         raise DomainError("invalid_request", f"not a cursor this engine gave out - at `{where}`", status=422)
     return cursor
 

@@ -65,6 +65,9 @@ class SessionDef:
 def _aware(moment: datetime, path: str) -> int:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise invalid(path, "must carry a UTC offset (RFC 3339)")
+    # Far-off years would overflow when rendered in another offset; no sale is that far.
+    if not 2000 <= moment.year <= 2200:
+        raise invalid(path, "must be between the years 2000 and 2200")
     return to_ms(moment)
 
 

@@ -15,9 +15,11 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+# "(?!\n)$" and not "$": in Python "$" also matches before a final newline, so "abc\n"
+# would pass; written this way the pattern means the same in Python and JSON Schema.
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}(?!\n)$"
 Id = Annotated[str, Meta(pattern=ID_PATTERN)]
-TierName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+TierName = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}(?!\n)$")]
 # Money ceilings keep every product of prices, quantities and thousandths exact in
 # Lua's doubles (2^53): 10^9 fen x 99 x 1000 < 2^53.
 Fen = Annotated[int, Meta(ge=0, le=10**9)]
