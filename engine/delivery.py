@@ -64,17 +64,19 @@ async def deliver_due(store: Store, signer: Webhook, http: httpx.AsyncClient, le
         # Re-read under the lease: another process may have delivered meanwhile.
         state = await store.client.hgetall(lk.delivery)
         entries = await store.client.xrange(lk.stream, f"({state.get('cursor', '0-0')}", "+", count=_BATCH)
+        attempts = int(state.get("attempts", 0))
         for entry_id, fields in entries:
             if await _post(signer, http, leader, entry_id, fields):
                 outcome, next_ms = "delivered", 0
             else:
-                outcome, next_ms = "failed", now_ms() + backoff_ms(int(state.get("attempts", 0)) + 1)
+                outcome, next_ms = "failed", now_ms() + backoff_ms(attempts + 1)
             if not await store.scripts.call("advance_delivery", [lk.lease, lk.delivery],
                                             [token, outcome, entry_id, next_ms]):
                 break
             if outcome == "failed":
                 break
             delivered += 1
+            attempts = 0  # the next entry's backoff starts over
     finally:
         await store.scripts.call("release_lease", [lk.lease], [token])
     return delivered

@@ -158,6 +158,13 @@ async def _parse_line(store: Store, number: int, raw: bytes, report: ImportRepor
 
 
 async def _apply(store: Store, batch: list[_Line], report: ImportReport) -> None:
+    """Apply a batch as if line by line: a line that only lost its identities to a line
+    rejected in the same batch is tried again once those claims are undone."""
+    while batch:
+        batch = await _apply_once(store, batch, report)
+
+
+async def _apply_once(store: Store, batch: list[_Line], report: ImportReport) -> list[_Line]:
     # 1. Claim every identity of every line (first claim wins), all in one batch.
     claims = iter(await store.run_scripts([
         ("claim_identity", [k.owners, k.guest_refs], [identity, line.member.member_id])
@@ -166,15 +173,18 @@ async def _apply(store: Store, batch: list[_Line], report: ImportReport) -> None
     # 2. A line with a conflicting identity is rejected whole: undo the links it made.
     calls: list[tuple[str, list[str], list[object]]] = []
     upserts: list[int] = []
+    blocked: list[tuple[_Line, list[tuple[str, str]]]] = []
+    undone: set[tuple[str, str]] = set()
     for line in batch:
         mid = line.member.member_id
         owners = [(identity, *next(claims)) for identity in line.identities]
         conflicts = [(identity, owner) for identity, owner, _, _ in owners if owner != mid]
         if conflicts:
-            identity, owner = conflicts[0]
-            report.rejected.append(ImportRejection(line.number, f"identity {identity} belongs to member {owner}"))
-            calls += [("unclaim_identity", [keys.IdentityKeys(identity).owners], [identity, mid])
-                      for identity, _, _, made in owners if made]
+            blocked.append((line, conflicts))
+            for identity, _, _, made in owners:
+                if made:
+                    undone.add((identity, mid))
+                    calls.append(("unclaim_identity", [keys.IdentityKeys(identity).owners], [identity, mid]))
             continue
         m = line.member
         upserts.append(len(calls))
@@ -187,3 +197,11 @@ async def _apply(store: Store, batch: list[_Line], report: ImportReport) -> None
             report.imported += 1
         else:
             report.updated += 1
+    retry = []
+    for line, conflicts in blocked:
+        if all(conflict in undone for conflict in conflicts):
+            retry.append(line)
+        else:
+            identity, owner = next(c for c in conflicts if c not in undone)
+            report.rejected.append(ImportRejection(line.number, f"identity {identity} belongs to member {owner}"))
+    return retry

@@ -46,6 +46,15 @@ SCRIPT_DURATION = Histogram(
 SCRIPT_TIMERS = {name: SCRIPT_DURATION.labels(name) for name in script_names()}
 
 
+def prepare_session(session_id: str, tiers: Iterable[str]) -> None:
+    """Create a session's series up front, at zero, so the first event is a visible rise."""
+    for tier in tiers:
+        for counter in (ENTRIES, UNITS_RESERVED, GMV, COUPONS_ISSUED, COUPONS_REDEEMED, POINTS_AWARDED):
+            counter.labels(session_id, tier)
+        ORDERS.labels(session_id, tier, "reserved")
+    ORDERS_ROUTED.labels(session_id)
+
+
 def count_growth(ladder, before: int, after: int) -> None:  # type: ignore[no-untyped-def]
     """A tier upgrade, if growth from ``before`` to ``after`` crossed a threshold upwards."""
     old, new = ladder.tier_for(before), ladder.tier_for(after)

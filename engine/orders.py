@@ -52,6 +52,7 @@ class StoredOrder(msgspec.Struct):
     pay_before_ms: int
     points_earned: int = 0
     growth_earned: int = 0
+    idempotency_key: str = ""
 
     @property
     def points_to_earn(self) -> int:
@@ -206,7 +207,8 @@ async def release(store: Store, order: StoredOrder, to: str, caller: str = "") -
     k = keys.SessionKeys(order.session_id)
     result = await store.scripts.call(
         "release_order",
-        [k.orders, k.expiry, k.product(order.sku), k.bought, k.coupons, k.outbox, k.member_orders],
+        [k.orders, k.expiry, k.product(order.sku), k.bought, k.coupons, k.outbox, k.member_orders,
+         order.idempotency_key],
         [order.order_id, to, now_ms(), caller])
     if result[0] == "err":
         return None

@@ -52,6 +52,11 @@ def _unknown_session(session_id: str) -> DomainError:
     return DomainError("invalid_request", f"no session {session_id!r} - at `$.data.session_id`", status=422)
 
 
+async def _require_session(store: Store, session_id: str) -> None:
+    if await sessions.load_def(store, session_id) is None:
+        raise _unknown_session(session_id)
+
+
 async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
     match event:
         case LiveStarted(data=d) | LiveEnded(data=d):
@@ -66,6 +71,7 @@ async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
                                  [_identity(i, f"$.data.identities[{n}]") for n, i in enumerate(d.identities)],
                                  d.leader_ref)
         case ViewerLeft(data=d):
+            await _require_session(store, d.session_id)
             identity = _identity(d.identity, "$.data.identity")
             member_id, _ = await members.resolve(store, identity)
             k = keys.SessionKeys(d.session_id)
@@ -130,6 +136,7 @@ async def link(store: Store, identities: list[str]) -> tuple[str | None, bool]:
 
 async def _growth(store: Store, webhook_id: str, event: ViewerWatched | ViewerShared) -> str:
     d = event.data
+    await _require_session(store, d.session_id)
     identity = _identity(d.identity, "$.data.identity")
     member_id, _ = await members.resolve(store, identity)
     if member_id is None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import msgspec
 
-from . import keys
+from . import keys, metrics
 from .clock import now_ms, to_ms
 from .codec import encode
 from .errors import DomainError, refusal
@@ -155,6 +155,8 @@ async def define(store: Store, session_id: str, spec: SessionSpec) -> SessionVie
             [encode(payload)])
         if result[0] == "ok":
             await store.client.sadd(keys.SESSIONS, session_id)
+            ladder = await store.config.ladder()
+            metrics.prepare_session(session_id, [t.name for t in ladder.tiers] + [GUEST])
             store.config.forget(f"session:{session_id}")
             return await view(store, session_id)
     raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")

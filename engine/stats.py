@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-import msgspec
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
 
+import msgspec
+import redis.asyncio as aioredis
+
+from .codec import encode
 from .errors import DomainError
 from .ladder import GUEST
 from .sessions import live_counts, require_def
 from .store import Store
+
+log = logging.getLogger("livebenefits.stats")
+
+# The contract asks for an event at least once a second while anything changes.
+POLL_S = 0.5
+# Proxies and load balancers close connections that stay silent for a minute or so.
+KEEPALIVE_S = 15.0
 
 COUNTERS = ("entries", "online", "orders", "units", "gmv", "coupons_issued", "coupons_redeemed", "points_awarded")
 
@@ -52,3 +66,43 @@ async def session_stats(store: Store, session_id: str) -> SessionStats:
         products = {p.spec.sku: ProductStats(row[0], row[2], row[3]) for p, row in zip(parsed.products, rows)}
         return SessionStats(session_id, state, tiers, products)
     raise DomainError("request_in_progress", "the session is being redefined; retry")
+
+
+def stats_event(stats: SessionStats | bytes) -> bytes:
+    """One server-sent event named ``stats`` carrying the stats object as JSON."""
+    data = stats if isinstance(stats, bytes) else encode(stats)
+    return b"event: stats\ndata: " + data + b"\n\n"
+
+
+async def stream(store: Store, session_id: str, first: SessionStats, *,
+                 poll_s: float = POLL_S, keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[bytes]:
+    """Server-sent events: ``first`` at once, then the stats whenever their JSON changes.
+
+    Redis is polled every ``poll_s``: the counters live in many keys written by many
+    scripts, and a few reads a second per open dashboard cost less than making every
+    order publish a change. A comment goes out after ``keepalive_s`` of silence. The caller reads
+    ``first`` itself, so an unknown session is a 404 before the stream starts. It runs
+    until the client goes away (the response cancels it) or the session disappears.
+    """
+    last = encode(first)
+    yield b"retry: 1000\n\n" + stats_event(last)
+    sent_at = time.monotonic()
+    while True:
+        await asyncio.sleep(poll_s)
+        try:
+            current = encode(await session_stats(store, session_id))
+        except DomainError as exc:
+            if exc.code == "unknown_session":
+                return
+            current = last  # being redefined: the next poll reads it
+        except (aioredis.RedisError, OSError) as exc:
+            # A Redis hiccup must not end a dashboard's stream; keep-alives continue.
+            log.warning("stats for %s unreadable: %s", session_id, exc)
+            current = last
+        now = time.monotonic()
+        if current != last:
+            last, sent_at = current, now
+            yield stats_event(current)
+        elif now - sent_at >= keepalive_s:
+            sent_at = now
+            yield b": keep-alive\n\n"

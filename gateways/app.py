@@ -25,7 +25,9 @@ from engine.store import Store, close_store, open_store
 from engine.tokens import TokenVerifier
 
 from . import leaders, operator, viewer, webhooks
+from . import ops
 from .observability import RequestTimer, metrics_endpoint
+from .openapi import openapi_json
 from .problems import on_domain_error, on_http_exception, on_unexpected, on_validation_error, problem
 
 
@@ -67,10 +69,12 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
         *operator.routes,
         *viewer.routes,
         *leaders.routes,
         *webhooks.routes,
+        *ops.routes,
     ]
     return Starlette(
         routes=routes,

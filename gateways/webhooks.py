@@ -21,19 +21,19 @@ def _bad_signature(detail: str) -> DomainError:
 
 
 async def platform_webhook(request: Request) -> Response:
-    kind, result = "unknown", "error"
+    # What the webhooks metric is told: the event type once it is known, and the outcome.
+    counted = {"type": "unknown", "result": "error"}
     try:
-        kind, result = await _receive(request)
+        counted["result"] = await _receive(request, counted)
     except DomainError as exc:
-        result = exc.code
+        counted["result"] = exc.code
         raise
     finally:
-        metrics.WEBHOOKS.labels(kind, result).inc()
+        metrics.WEBHOOKS.labels(counted["type"], counted["result"]).inc()
     return Response(status_code=204)
 
 
-async def _receive(request: Request) -> tuple[str, str]:
-    """(event type or "unknown", what happened) for the webhooks metric."""
+async def _receive(request: Request, counted: dict[str, str]) -> str:
     raw = await request.body()
     signer: Webhook | None = request.state.webhook_signer
     if signer is None:
@@ -53,10 +53,11 @@ async def _receive(request: Request) -> tuple[str, str]:
         except (msgspec.ValidationError, msgspec.DecodeError):
             raise invalid_request(f"body is not a platform event: {exc}") from None
         if kind not in KNOWN_TYPES:
-            return "unknown", "unknown_type"
+            return "unknown_type"
+        counted["type"] = kind
         raise invalid_request(str(exc)) from None
-    kind = type(event).__struct_config__.tag
-    return kind, await platform.receive(store(request), webhook_id, event)
+    counted["type"] = type(event).__struct_config__.tag
+    return await platform.receive(store(request), webhook_id, event)
 
 
 routes = [Route("/v1/webhooks/platform", platform_webhook, methods=["POST"])]

@@ -7,7 +7,7 @@ A reserved order becomes "paid": its units move from reserved to sold, and outbo
 "credit|<id>" is written in the same step; finishing it (the caller, else the sweeper)
 credits the member's points and growth and routes the order to its leader, each once.
 An order already released (expired, cancelled) becomes "paid_after_release" and takes
-no stock. Any later payment of the same order changes nothing.
+no stock. Any later payment of the same order (of the right amount) changes nothing.
 Returns {"paid" | "paid_after_release" | "duplicate", order_json}
         {"err", "unknown_order" | "amount_mismatch" | "invalid_state"}
 Example: EVALSHA sha 5 <keys> 1a2b3c4d-x7 5980 1764590500000 179 59
@@ -22,10 +22,11 @@ if not raw then return {'err', 'unknown_order'} end
 local order = cjson.decode(raw)
 local status = order.status
 if status == 'pending' then return {'err', 'invalid_state'} end
+-- The amount first: a payment that does not match is refused whatever the state.
+if amount ~= order.amount_due then return {'err', 'amount_mismatch'} end
 if status ~= 'reserved' and status ~= 'expired' and status ~= 'cancelled' then
   return {'duplicate', raw}
 end
-if amount ~= order.amount_due then return {'err', 'amount_mismatch'} end
 
 order.paid_ms = now
 if status == 'reserved' then

@@ -2,17 +2,18 @@
 
 KEYS[1] orders     KEYS[2] expiry   KEYS[3] product   KEYS[4] bought
 KEYS[5] coupons    KEYS[6] outbox   KEYS[7] member_orders
+KEYS[8] the idempotency key of the order's request (its "idempotency_key" field)
 ARGV[1] order_id   ARGV[2] to: "cancelled" | "expired" | "aborted"
 ARGV[3] now_ms     ARGV[4] member_id the caller acts for ("" = the engine itself)
 "cancelled" and "expired" need status "reserved"; "aborted" undoes a "pending"
-order whose points could not be held, leaving no trace of it at all (its idempotency
-key then points at no order, which reserve_order treats as never used).
+order whose points could not be held, leaving no trace of it at all: its idempotency
+key goes too, if it still names this order.
 Stock, the member's bought count and the coupon (if still unexpired) come back here;
 held points come back in the member's slot: an outbox entry "release_points|<id>" is
 written in the same step, and whoever finishes it (the caller, else the sweeper)
 calls release_points, which is itself idempotent.
 Returns {"ok", order_json} or {"err", "unknown_order" | "invalid_state"}.
-Example: EVALSHA sha 7 <keys> 1a2b3c4d-x7 cancelled 1764590460000 m-001
+Example: EVALSHA sha 8 <keys> 1a2b3c4d-x7 cancelled 1764590460000 m-001
          -> {"ok", '{"status":"cancelled",...}'}
 ]]
 local order_id, to = ARGV[1], ARGV[2]
@@ -46,6 +47,10 @@ redis.call('ZREM', KEYS[2], order_id)
 
 if to == 'aborted' then
   redis.call('HDEL', KEYS[1], order_id)
+  local idem = redis.call('GET', KEYS[8])
+  if idem and string.sub(idem, -(#order_id + 1)) == '|' .. order_id then
+    redis.call('DEL', KEYS[8])
+  end
   redis.call('ZREM', KEYS[6], 'visit|' .. order_id)
   local listed = redis.call('HGET', KEYS[7], order.member_id) or ''
   local kept = {}

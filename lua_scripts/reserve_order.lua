@@ -128,6 +128,8 @@ local order = {
   points_discount = points_discount, amount_due = amount_due,
   tier_mult = tier_mult, session_mult = tonumber(s[4]), points_per_yuan = points_per_yuan,
   leader_id = leader_id, status = status, created_ms = now, pay_before_ms = pay_before,
+  -- So whoever aborts this order (the request or the sweeper) can pass the key in KEYS.
+  idempotency_key = KEYS[7],
 }
 local encoded = cjson.encode(order)
 redis.call('HSET', KEYS[5], order_id, encoded)

@@ -192,6 +192,8 @@ async def reserve(scripts: Scripts, sk: keys.SessionKeys, **kw: Any) -> Any:
     return await scripts.call("reserve_order", order_keys, args)
 
 
-def release_keys(sk: keys.SessionKeys, sku: str) -> list[str]:
-    """KEYS of release_order as engine/orders.py builds them."""
-    return [sk.orders, sk.expiry, sk.product(sku), sk.bought, sk.coupons, sk.outbox, sk.member_orders]
+def release_keys(sk: keys.SessionKeys, sku: str, viewer: str = "m-gold", idem_key: str = "k1") -> list[str]:
+    """KEYS of release_order as engine/orders.py builds them (the idempotency key is the
+    order's, as reserve_call's defaults make it)."""
+    return [sk.orders, sk.expiry, sk.product(sku), sk.bought, sk.coupons, sk.outbox, sk.member_orders,
+            sk.idempotency(viewer, idem_key)]

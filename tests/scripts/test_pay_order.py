@@ -59,7 +59,14 @@ async def test_second_payment_is_a_duplicate(redis, scripts: Scripts, live: Sess
     paid = await pay(scripts, live, 3590)
     before = await snapshot(redis)
     assert await pay(scripts, live, 3590, now=PAID + 1) == ["duplicate", paid[1]]
-    assert await pay(scripts, live, 1, now=PAID + 1) == ["duplicate", paid[1]]
+    assert await snapshot(redis) == before
+
+
+async def test_a_wrong_amount_is_refused_even_once_paid(redis, scripts: Scripts, live: SessionDef) -> None:
+    assert (await reserve(scripts, live.keys, sku="MILK"))[0] == "ok"
+    await pay(scripts, live, 3590)
+    before = await snapshot(redis)
+    assert await pay(scripts, live, 1, now=PAID + 1) == ["err", "amount_mismatch"]
     assert await snapshot(redis) == before
 
 

@@ -101,11 +101,19 @@ async def test_abort_leaves_no_trace_of_a_pending_order(redis, scripts: Scripts,
     result = await release(scripts, live, "aborted", now=T0 + 200 * MINUTE)
     assert result[0] == "ok"
     assert json.loads(result[1]) == readable(before, k.orders)[oid(live)]
-    # Everything but the idempotency key is as before the order (the coupon's JSON may
-    # differ in key order only); the key points at no order.
-    idem = order_keys[6]
-    assert contents(await snapshot(redis)) == {**contents(before_order), idem: f"fp1|{oid(live)}"}
+    # Everything is as before the order, the idempotency key gone too (the coupon's JSON
+    # may differ in key order only).
+    assert contents(await snapshot(redis)) == contents(before_order)
     assert await redis.hget(k.member_orders, "m-gold") == oid(live, "o0")
+
+
+async def test_abort_keeps_a_key_that_names_another_order(redis, scripts: Scripts, live: SessionDef) -> None:
+    k = live.keys
+    order_keys, args = reserve_call(k, sku="MILK", points=10, pending=True)
+    assert (await scripts.call("reserve_order", order_keys, args))[0] == "ok"
+    await redis.set(order_keys[6], f"fp1|{oid(live, 'o9')}")
+    assert (await release(scripts, live, "aborted"))[0] == "ok"
+    assert await redis.get(order_keys[6]) == f"fp1|{oid(live, 'o9')}"
 
 
 async def test_abort_of_the_only_order_removes_the_members_list(redis, scripts: Scripts,

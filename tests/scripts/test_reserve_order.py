@@ -48,6 +48,7 @@ async def test_reserves_with_coupon_and_points(redis, scripts: Scripts, live: Se
         "coupon_id": cid(live, 1), "coupon_discount": 1000, "points_used": 200, "points_discount": 200,
         "amount_due": 5980, "tier_mult": 1500, "session_mult": 2000, "points_per_yuan": 1,
         "leader_id": "L-01", "status": "reserved", "created_ms": T0, "pay_before_ms": T0 + 15 * MINUTE,
+        "idempotency_key": order_keys[6],
     }
     assert result[0] == "ok"
     assert json.loads(result[1]) == order

@@ -1,0 +1,317 @@
+"""GET /openapi.json: OpenAPI 3.1 for every /v1 endpoint, its schemas generated from the msgspec types.
+
+The route -> operation table (``OPERATIONS``) is the one place that says what each
+endpoint takes, answers and refuses; the document is built from it once and cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import re
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from engine.errors import STATUS_BY_CODE
+from engine.leader_orders import LeaderOrders
+from engine.payments import LeaderOrder
+from engine.platform_events import PlatformEvent
+from engine.stats import SessionStats
+from engine.types import (EnterRequest, Entry, Id, ImportReport, LadderSpec, Leader, LeaderSpec, Me, Member,
+                          MemberLine, Order, OrderList, OrderRequest, ProductList, ProgramSpec, SessionSpec,
+                          SessionView, StockDelta, StockLeft)
+
+REF = "#/components/schemas/{name}"
+ROLES = ("viewer", "leader", "operator")
+# Codes the edge itself raises, on top of the engine's refusals.
+STATUS = {**STATUS_BY_CODE, "unauthorized": 401, "bad_signature": 401, "amount_mismatch": 409}
+
+
+class Problem(msgspec.Struct):
+    """RFC 9457 problem details, as every error is answered (gateways/problems.py).
+
+    `type` is `urn:livebenefits:<code>`, `title` the HTTP reason phrase, `code` the
+    machine-readable part, `detail` a human-readable explanation (for 422 it names the
+    failing field as a msgspec path, e.g. `$.qty`).
+    """
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    roles: tuple[str, ...]        # () = no bearer token (the platform webhook, signed instead)
+    request: Any = None           # msgspec type of the body (for NDJSON: of one line)
+    response: Any = None          # msgspec type of the answer (for SSE: of each event's data)
+    status: int = 200
+    errors: tuple[str, ...] = ()  # refusal codes; 401/403 follow from roles, 422 from ids and bodies
+    body: str = "json"            # json | optional | ndjson
+    answer: str = "json"          # json | sse | empty
+    params: tuple[dict[str, Any], ...] = ()
+    notes: str = ""
+
+
+def _param(where: str, name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "schema": schema, "description": description}
+
+
+_CURSOR = {"type": "string", "pattern": r"^\d{1,20}-\d{1,20}$"}
+_LEADER = ("leader", "operator")
+_LIST_PARAMS = (
+    _param("query", "after", _CURSOR, "Cursor: the `next` of the previous page."),
+    _param("query", "limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+           "Orders per page."),
+)
+_STREAM_PARAMS = (
+    _param("header", "Last-Event-ID", _CURSOR, "Resume after this event id, nothing lost or repeated."),
+    _param("query", "after", _CURSOR, "The same as `Last-Event-ID`, for clients that cannot set headers."),
+)
+_IDEMPOTENCY = (_param("header", "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255},
+                       "Same key and body within 24 h: the first answer again. Missing: 400.", required=True),)
+_WEBHOOK_HEADERS = (
+    _param("header", "webhook-id", {"type": "string", "minLength": 1},
+           "Unique per message; a repeated id is acknowledged and not applied again (kept 25 h).", True),
+    _param("header", "webhook-timestamp", {"type": "string", "pattern": r"^\d+$"},
+           "Unix seconds; more than 300 s off either way is 401 `bad_signature`.", True),
+    _param("header", "webhook-signature", {"type": "string"},
+           "Space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>` with the `whsec_` secret.", True),
+)
+_BUSY = "request_in_progress"
+
+OPERATIONS: tuple[Operation, ...] = (
+    # operator
+    Operation("PUT", "/v1/tiers", "Replace the tier ladder", ("operator",), LadderSpec, LadderSpec),
+    Operation("GET", "/v1/tiers", "Read the tier ladder", ("operator", "viewer", "leader"), response=LadderSpec),
+    Operation("PUT", "/v1/settings", "Replace the program rules", ("operator",), ProgramSpec, ProgramSpec),
+    Operation("GET", "/v1/settings", "Read the program rules", ("operator",), response=ProgramSpec),
+    Operation("PUT", "/v1/leaders/{leader_id}", "Create or replace a community leader", ("operator",),
+              LeaderSpec, Leader, notes="`unassigned` is not a leader id (422)."),
+    Operation("POST", "/v1/members/import", "Upsert members from NDJSON, one MemberLine a line", ("operator",),
+              MemberLine, ImportReport, body="ndjson",
+              notes="Bad lines are reported in `rejected` with their 1-based line number; the rest apply."),
+    Operation("GET", "/v1/members/{member_id}", "Read a member", ("operator",), response=Member,
+              errors=("unknown_member",)),
+    Operation("PUT", "/v1/sessions/{session_id}", "Create or replace a live session", ("operator",),
+              SessionSpec, SessionView, errors=(_BUSY,)),
+    Operation("GET", "/v1/sessions/{session_id}", "Read a session with its state and stock", ("operator",),
+              response=SessionView, errors=("unknown_session", _BUSY)),
+    Operation("POST", "/v1/sessions/{session_id}/start", "Force a session live", ("operator",),
+              response=SessionView, errors=("unknown_session", _BUSY)),
+    Operation("POST", "/v1/sessions/{session_id}/end", "Force a session ended", ("operator",),
+              response=SessionView, errors=("unknown_session", _BUSY)),
+    Operation("GET", "/v1/sessions/{session_id}/stats", "A session's numbers by tier and product", ("operator",),
+              response=SessionStats, errors=("unknown_session", _BUSY)),
+    Operation("GET", "/v1/sessions/{session_id}/stats/stream", "The session's stats as server-sent events",
+              ("operator",), response=SessionStats, answer="sse", errors=("unknown_session", _BUSY),
+              notes="`event: stats`, `data:` one SessionStats; sent first at once, then whenever it changes."),
+    Operation("POST", "/v1/sessions/{session_id}/products/{sku}/stock", "Add or remove stock", ("operator",),
+              StockDelta, StockLeft, errors=("unknown_session", "unknown_sku"),
+              notes="Taking stock left below zero is 422 `invalid_request` at `$.delta`."),
+    # viewer
+    Operation("POST", "/v1/sessions/{session_id}/enter", "Enter a live room", ("viewer",), EnterRequest, Entry,
+              body="optional", errors=("unknown_session", "session_ended", _BUSY)),
+    Operation("GET", "/v1/sessions/{session_id}/products", "Products as the viewer's tier sees them", ("viewer",),
+              response=ProductList, errors=("unknown_session", _BUSY)),
+    Operation("POST", "/v1/sessions/{session_id}/orders", "Reserve an order", ("viewer",), OrderRequest, Order,
+              status=201, params=_IDEMPOTENCY,
+              errors=("idempotency_key_missing", "not_eligible", "unknown_session", "unknown_sku",
+                      "session_not_live", "not_open_yet", "sale_closed", "sold_out", "limit_exceeded",
+                      "coupon_unavailable", "insufficient_points", "points_over_cap", _BUSY,
+                      "idempotency_key_reused")),
+    Operation("POST", "/v1/orders/{order_id}/cancel", "Cancel one's own reserved order", ("viewer",),
+              response=Order, errors=("unknown_order", "invalid_state")),
+    Operation("GET", "/v1/me", "The viewer's tier, growth, points and coupons", ("viewer",), response=Me),
+    Operation("GET", "/v1/me/orders", "The viewer's orders, newest first", ("viewer",), response=OrderList),
+    # leaders
+    Operation("GET", "/v1/leaders/{leader_id}/orders", "Orders routed to a leader, oldest first", _LEADER,
+              response=LeaderOrders, params=_LIST_PARAMS),
+    Operation("GET", "/v1/leaders/{leader_id}/orders/stream", "Routed and refunded orders as server-sent events",
+              _LEADER, response=LeaderOrder, answer="sse", params=_STREAM_PARAMS,
+              notes="Each event: `id: <cursor>`, `event: order.routed` or `order.refunded`, `data:` one LeaderOrder."),
+    Operation("POST", "/v1/leaders/{leader_id}/orders/{order_id}/fulfil", "Mark a paid order fulfilled", _LEADER,
+              response=LeaderOrder, errors=("unknown_order", "invalid_state")),
+    # platform
+    Operation("POST", "/v1/webhooks/platform", "A platform event, signed per Standard Webhooks 1.0", (),
+              PlatformEvent, status=204, answer="empty", params=_WEBHOOK_HEADERS,
+              errors=("bad_signature", "amount_mismatch", "invalid_state", _BUSY),
+              notes="204 when applied, a duplicate `webhook-id`, or an unknown `type` (counted, ignored). "
+                    "Unknown fields are ignored."),
+)
+
+CHOICES = """\
+Where the contract is silent, this engine does the following.
+
+- **Idempotency** (`POST /v1/sessions/{session_id}/orders`): keys are per viewer identity and
+  only a successful reservation is remembered (25 h); a refused order leaves no trace, so
+  the same key may be retried after a refusal. A replay answers 201 with the order as it
+  was first answered (`status: reserved`), whatever happened to it since. The body's
+  fingerprint is session, `sku`, `qty`, `coupon_id`, `points`. A retry while the first is
+  running waits up to 3 s, then gets 409 `request_in_progress`.
+- **Enter**: an empty body is the same as `{}`; an unknown or malformed `leader_ref` is ignored.
+- **Numbers**: multipliers, ratios and `commission_rate` are decimals, answered as JSON
+  numbers; on input a number or a decimal string. Times are answered in the session's own
+  UTC offset (that of its `starts_at`); input times must carry an offset.
+- **Roles**: `GET /v1/tiers` is open to every role; a viewer token whose `sub` is not a
+  valid identity is 401 `unauthorized`.
+- **Refusals**: someone else's order is 404 `unknown_order` (not 403); a session being
+  redefined at that moment is 409 `request_in_progress` (retry); `PUT /v1/leaders/unassigned`
+  is 422 (it collects orders of members without a leader); stock taken below zero is 422.
+- **Leaders**: `limit` is 1-500 (default 100); `after` and stream ids are opaque cursors;
+  an unknown leader id has an empty list. The stream without `Last-Event-ID` starts with
+  what is routed from then on; it sends `retry: 1000` and a comment every 15 s of silence.
+- **Stats**: every ladder tier and `guest` appear, zeros included. The stream polls every
+  0.5 s and sends `event: stats` only when the object changed, a comment after 15 s.
+- **Members import**: blank lines are skipped (they still count for line numbers); omitted
+  `growth`/`points` keep an existing member's values (0 for a new one); a `member:` identity
+  or one owned by another member rejects the whole line.
+- **Platform webhooks**: an unknown session or order in `data` is 422 `invalid_request`;
+  `viewer.joined` for an ended session is acknowledged and ignored; a `webhook-id` still
+  being applied is 409 `request_in_progress`; a failed event is not remembered, so the
+  platform's retry applies it; `order.paid` for an order still being placed is 409
+  `invalid_state`, and a repeated payment changes nothing.
+- **Everywhere**: an unknown path is 404 `not_found`, a wrong method 405 `method_not_allowed`,
+  an unexpected failure 500 `internal_error`, all as problem+json.
+"""
+
+_PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+def _decimals_as_numbers(node: Any) -> Any:
+    """msgspec describes Decimal as a string; our codec writes it as a JSON number (engine/codec.py)."""
+    if isinstance(node, dict):
+        node = {k: _decimals_as_numbers(v) for k, v in node.items()}
+        if node.get("type") == "string" and node.get("format") == "decimal":
+            node["type"] = "number"
+            if isinstance(node.get("default"), str):
+                node["default"] = msgspec.json.decode(node["default"])
+        return node
+    if isinstance(node, list):
+        return [_decimals_as_numbers(v) for v in node]
+    return node
+
+
+def _schemas() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+    """(type -> schema or $ref, components), every type of the table generated in one go."""
+    kinds = list(dict.fromkeys(t for op in OPERATIONS for t in (op.request, op.response) if t is not None))
+    refs, components = msgspec.json.schema_components([*kinds, Problem], ref_template=REF)
+    by_type = dict(zip(kinds, refs))
+    # A union (the webhook body) comes back inline: name it so operations can refer to it.
+    by_type[PlatformEvent] = {"$ref": REF.format(name="PlatformEvent")}
+    components["PlatformEvent"] = refs[kinds.index(PlatformEvent)]
+    return by_type, _decimals_as_numbers(components)
+
+
+def _errors(op: Operation) -> dict[str, Any]:
+    codes = list(op.errors)
+    if op.roles:
+        codes.append("unauthorized")
+        if set(op.roles) != set(ROLES):
+            codes.append("forbidden")
+    # Bad ids, JSON bodies and parameters are 422; an NDJSON import reports bad lines in its answer.
+    if _PATH_PARAM.search(op.path) or op.params or (op.request is not None and op.body != "ndjson"):
+        codes.append("invalid_request")
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys(codes):
+        by_status.setdefault(STATUS[code], []).append(code)
+    return {
+        str(status): {
+            "description": "Problem codes: " + ", ".join(f"`{c}`" for c in found) + ".",
+            "content": {"application/problem+json": {"schema": {"allOf": [
+                {"$ref": REF.format(name="Problem")},
+                {"properties": {"status": {"const": status}, "code": {"enum": found}}}]}}},
+        }
+        for status, found in sorted(by_status.items())
+    }
+
+
+def _success(op: Operation, by_type: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    if op.answer == "empty":
+        return {"description": "Acknowledged; no body."}
+    if op.answer == "sse":
+        return {"description": op.notes, "content": {"text/event-stream": {
+            "schema": {"type": "string", "description": "Server-sent events; each `data:` line is JSON."},
+            "x-event-data": by_type[op.response]}}}
+    return {"description": HTTPStatus(op.status).phrase,
+            "content": {"application/json": {"schema": by_type[op.response]}}}
+
+
+def _operation(op: Operation, by_type: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    if not op.roles:
+        who = "No bearer token: the Standard Webhooks signature authenticates the platform."
+    elif op.roles == _LEADER:
+        who = "Role: leader (its own leader_id only) or operator."
+    else:
+        who = f"Role: {' or '.join(op.roles)}."
+    result: dict[str, Any] = {
+        "operationId": op.method.lower() + re.sub(r"\W+", "_", op.path.replace("{", "").replace("}", "")),
+        "summary": op.summary,
+        "description": f"{who} {op.notes}".strip(),
+        "tags": [op.roles[0] if op.roles else "platform"],
+        "security": [{"bearer": []}] if op.roles else [],
+        "x-roles": list(op.roles),
+        "parameters": [_param("path", name, msgspec.json.schema(Id), "1-64 characters of [A-Za-z0-9._:-].", True)
+                       for name in _PATH_PARAM.findall(op.path)] + list(op.params),
+        "responses": {str(op.status): _success(op, by_type), **_errors(op),
+                      "default": {"$ref": "#/components/responses/Problem"}},
+    }
+    if op.request is not None:
+        media = "application/x-ndjson" if op.body == "ndjson" else "application/json"
+        body: dict[str, Any] = {"required": op.body != "optional",
+                                "content": {media: {"schema": by_type[op.request]}}}
+        if op.body == "ndjson":
+            body["description"] = "One JSON object (MemberLine) per line; streamed, never held whole."
+        result["requestBody"] = body
+    return result
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("livebenefits")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document, built once."""
+    by_type, components = _schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, by_type)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "livebenefits", "version": _version(),
+                 "summary": "Livestream member benefits engine: tiers, coupons, flash sales, points, leaders.",
+                 "description": CHOICES},
+        "tags": [{"name": n} for n in ("operator", "viewer", "leader", "platform")],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "responses": {"Problem": {"description": "Any other failure, as problem+json.", "content": {
+                "application/problem+json": {"schema": {"$ref": REF.format(name="Problem")}}}}},
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "HS256 with LIVEBENEFITS_JWT_SECRET. Claims: `role` (viewer | leader | "
+                               "operator), `sub` (viewer: identity `kind:value`; leader: its leader_id), `exp`."}},
+        },
+    }
+
+
+@functools.cache
+def _encoded() -> bytes:
+    return msgspec.json.encode(document())
+
+
+async def openapi_json(request: Request) -> Response:
+    return Response(_encoded(), media_type="application/json")

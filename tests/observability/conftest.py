@@ -1,0 +1,60 @@
+"""A Redis of this folder's own, and a real engine with two workers per test module.
+
+Other folders keep engines running against the suite's shared Redis for the whole
+session; their sweepers could finish our orders' follow-up work in their processes, and
+those counts would then be missing from ours. Exact totals need a Redis nobody else uses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from engine.redis_server import EmbeddedRedis
+from tests.live import LiveEngine
+
+
+@pytest.fixture(scope="package")
+def own_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("observability-redis"), persist=False)
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The engine's PROMETHEUS_MULTIPROC_DIR, so a test can see which workers counted."""
+    return tmp_path_factory.mktemp("multiproc")
+
+
+@pytest.fixture(scope="module")
+def engine(own_redis_url: str, metrics_dir: Path) -> Iterator[LiveEngine]:
+    """``livebenefits serve --workers 2`` on an empty Redis."""
+    client = redis.Redis.from_url(own_redis_url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    with LiveEngine(own_redis_url, workers=2, extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="module")
+def scraper(engine: LiveEngine) -> Iterator[httpx.Client]:
+    """A client that opens a new connection per request: successive scrapes reach either worker."""
+    with httpx.Client(base_url=engine.base_url, timeout=15.0,
+                      limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        yield client
