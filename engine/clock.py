@@ -25,4 +25,7 @@ def to_ms(moment: datetime) -> int:
 def rfc3339(ms: int, offset_minutes: int = 0) -> str:
     """``ms`` rendered in the given UTC offset (a session's own, so times read naturally)."""
     tz = timezone(timedelta(minutes=offset_minutes))
-    return (_EPOCH + ms * _MS).astimezone(tz).isoformat(timespec="seconds")
+    # Whole seconds read best; milliseconds when there are any, so a flash sale opening
+    # at :51.202 is not shown as opening at :51 (an order then would be refused).
+    timespec = "seconds" if ms % 1000 == 0 else "milliseconds"
+    return (_EPOCH + ms * _MS).astimezone(tz).isoformat(timespec=timespec)

@@ -9,6 +9,7 @@ definition is noticed and re-read, never acted on.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -36,20 +37,52 @@ class ConfigCache:
         self._client = client
         self._ttl = ttl_s
         self._entries: dict[str, _Cached[Any]] = {}
+        self._loading: dict[str, asyncio.Future[Any]] = {}
+        # Bumped by put/forget, so a load that started before them cannot store an old value.
+        self._generation: dict[str, int] = {}
 
     async def _get(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
+        """The cached value; one load at a time per name, however many requests ask.
+
+        A value past its time is still answered while one refresh runs in the
+        background: under a flash sale, every request would otherwise miss at the same
+        moment and all reload at once.
+        """
         entry = self._entries.get(name)
         if entry is not None and entry.until > time.monotonic():
             return entry.value
-        value = await load()
-        self._entries[name] = _Cached(value, time.monotonic() + self._ttl)
-        return value
+        loading = self._loading.get(name)
+        if loading is None:
+            loading = self._loading[name] = asyncio.ensure_future(self._load(name, load))
+            # A failed background refresh is retried by the next read; don't log it as lost.
+            loading.add_done_callback(lambda done: done.cancelled() or done.exception())
+        if entry is not None:
+            return entry.value
+        return await asyncio.shield(loading)
+
+    async def _load(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
+        generation = self._generation.get(name, 0)
+        try:
+            value = await load()
+            if self._generation.get(name, 0) == generation:
+                self._entries[name] = _Cached(value, time.monotonic() + self._ttl)
+            return value
+        finally:
+            if self._generation.get(name, 0) == generation:
+                self._loading.pop(name, None)
 
     def put(self, name: str, value: Any) -> None:
+        self._invalidate(name)
         self._entries[name] = _Cached(value, time.monotonic() + self._ttl)
 
-    def forget(self, name: str) -> None:
+    def _invalidate(self, name: str) -> None:
+        self._generation[name] = self._generation.get(name, 0) + 1
+        self._loading.pop(name, None)
         self._entries.pop(name, None)
+
+    def forget(self, name: str) -> None:
+        """Drop a value this process knows is out of date: the next read waits for a fresh one."""
+        self._invalidate(name)
 
     async def ladder(self) -> Ladder:
         async def load() -> Ladder:

@@ -100,7 +100,12 @@ async def place(store: Store, identity: str, session_id: str, request: OrderRequ
     ladder = await store.config.ladder()
     buyer = await _buyer(store, identity, session_id, ladder)
     try:
-        order, replayed = await _reserve(store, parsed, ladder, buyer, identity, request, idempotency_key)
+        try:
+            order, replayed = await _reserve(store, parsed, ladder, buyer, identity, request, idempotency_key)
+        except _EnrolledMeanwhile:
+            # A concurrent first order of this guest enrolled it: this one is now a member's.
+            buyer = await _buyer(store, identity, session_id, ladder)
+            order, replayed = await _reserve(store, parsed, ladder, buyer, identity, request, idempotency_key)
     except DomainError as exc:
         metrics.ORDERS.labels(session_id, buyer.tier, exc.code).inc()
         raise
@@ -166,6 +171,10 @@ async def _reserve(store: Store, parsed: SessionDef, ladder: Ladder, buyer: "Buy
     return order_view(order, parsed.offset_minutes), False
 
 
+class _EnrolledMeanwhile(Exception):
+    """A guest's order lost the enrolment race and was aborted; place it again as the member."""
+
+
 class Buyer(msgspec.Struct):
     member_id: str
     tier: str
@@ -182,7 +191,7 @@ async def _finish_pending(store: Store, parsed: SessionDef, order: StoredOrder, 
         if owner != buyer.member_id:
             # A concurrent first order of the same guest enrolled it first under another id.
             await release(store, order, "aborted")
-            raise refusal("request_in_progress", "this viewer was enrolled by a concurrent order; retry")
+            raise _EnrolledMeanwhile()
     # A guest's hold is of 0 points: it still marks the order as settled for the sweeper.
     mk = keys.MemberKeys(order.member_id)
     held = await store.scripts.call("hold_points", [mk.members, mk.holds],

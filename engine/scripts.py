@@ -2,6 +2,8 @@
 
 redis-py's Script objects give EVALSHA with the NOSCRIPT fallback, so a restarted or
 failed-over Redis that lost its script cache is handled without a round of SCRIPT LOAD.
+On a single Redis, calls go through a Coalescer (engine/coalesce.py): one pipeline per
+event-loop tick.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
+
+from .coalesce import Coalescer
 
 # Called with (script name, keys) before every script call; tests use it to prove that
 # no call spans two hash slots.
@@ -43,21 +47,26 @@ class Scripts:
     """Registered script handles: ``await scripts.call("reserve_order", keys, args)``."""
 
     def __init__(self, client: Any, observer: Observer | None = None,
-                 timers: Mapping[str, Any] | None = None) -> None:
+                 timers: Mapping[str, Any] | None = None, coalescer: Coalescer | None = None) -> None:
         self._handles = {name: client.register_script(script_source(name)) for name in script_names()}
         self.observer = observer
         # name -> a histogram child with .observe(seconds), for calls not in a pipeline
         self._timers = timers or {}
+        self._coalescer = coalescer
 
     async def call(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
         """Run a script; with ``client`` a pipeline, only queue it there."""
         if self.observer is not None:
             self.observer(name, keys)
-        timer = self._timers.get(name) if client is None else None
-        if timer is None:
-            return await self._handles[name](keys=keys, args=args, client=client)
+        handle = self._handles[name]
+        if client is not None:
+            return await handle(keys=keys, args=args, client=client)
         started = time.perf_counter()
         try:
-            return await self._handles[name](keys=keys, args=args)
+            if self._coalescer is not None:
+                return await self._coalescer.submit(handle, keys, args)
+            return await handle(keys=keys, args=args)
         finally:
-            timer.observe(time.perf_counter() - started)
+            timer = self._timers.get(name)
+            if timer is not None:
+                timer.observe(time.perf_counter() - started)

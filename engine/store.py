@@ -10,6 +10,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from . import metrics
+from .coalesce import Coalescer
 from .config import ConfigCache
 from .scripts import Observer, Scripts
 from .settings import Settings
@@ -52,7 +53,9 @@ def connect(settings: Settings) -> Any:
 
 def open_store(settings: Settings, observer: Observer | None = None) -> Store:
     client = connect(settings)
-    scripts = Scripts(client, observer, metrics.SCRIPT_TIMERS)
+    # A cluster client refuses EVALSHA in pipelines: there each call goes on its own.
+    coalescer = None if settings.redis_cluster else Coalescer(client)
+    scripts = Scripts(client, observer, metrics.SCRIPT_TIMERS, coalescer)
     return Store(client, scripts, ConfigCache(client, settings.config_ttl_s), settings)
 
 

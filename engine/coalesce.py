@@ -1,0 +1,69 @@
+"""Script calls made in the same event-loop tick go to Redis as one pipeline.
+
+Under load the order path is bound by redis-py's per-command work (a pooled
+connection, packing, a socket write and read per call), not by Redis. Many requests
+are in flight at once, and each awaits one script at a time: gathering the calls that
+arrive in one tick into one pipeline pays that cost once per batch. Calls keep their
+own answers and errors; nothing about them is atomic together (each script is atomic
+by itself, as before).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+_Call = tuple[Any, Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
+
+
+class Coalescer:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._queue: list[_Call] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def submit(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> "asyncio.Future[Any]":
+        """Queue one EVALSHA of a registered script; the future gets its answer."""
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        if not self._queue:
+            loop.call_soon(self._flush)
+        self._queue.append((script, keys, args, answer))
+        return answer
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        task = asyncio.ensure_future(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[_Call]) -> None:
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for script, keys, args, _ in batch:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            results = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # noqa: BLE001 - every waiting caller gets the error
+            for *_, answer in batch:
+                if not answer.done():
+                    answer.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (script, keys, args, answer), result in zip(batch, results):
+            if answer.done():
+                continue  # its request was cancelled (the client went away)
+            if isinstance(result, NoScriptError):
+                # Redis lost its script cache (restart, failover, SCRIPT FLUSH): the
+                # Script object loads the script and runs the call again.
+                try:
+                    answer.set_result(await script(keys=keys, args=args))
+                except Exception as exc:  # noqa: BLE001 - handed to the caller
+                    answer.set_exception(exc)
+            elif isinstance(result, Exception):
+                answer.set_exception(result)
+            else:
+                answer.set_result(result)
