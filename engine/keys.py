@@ -22,8 +22,8 @@ import hashlib
 import zlib
 
 PREFIX = "lb"
-MEMBER_BUCKETS = 16384
-IDENTITY_BUCKETS = 16384
+MEMBER_BUCKETS = 4096
+IDENTITY_BUCKETS = 4096
 
 # Global operator configuration; read by the engine, never by a script.
 LADDER = f"{PREFIX}:ladder"

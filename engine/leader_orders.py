@@ -7,10 +7,14 @@ where it stopped.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import time
 from collections.abc import AsyncIterator
 
 import msgspec
+import redis
 
 from . import keys
 from .clock import now_ms
@@ -21,7 +25,9 @@ from .store import Store
 
 CURSOR = re.compile(r"^\d{1,20}-\d{1,20}$")
 KEEPALIVE_S = 15
+_READ_BLOCK_MS = 2_000
 _decode = msgspec.json.Decoder(LeaderOrder).decode
+log = logging.getLogger("livebenefits.leaders")
 
 
 class Totals(msgspec.Struct):
@@ -75,18 +81,30 @@ async def _current_status(store: Store, orders: list[LeaderOrder]) -> list[str]:
 async def stream(store: Store, leader_id: str, last_event_id: str | None) -> AsyncIterator[bytes]:
     """Server-sent events: each routed or refunded order once, from after ``last_event_id``.
 
-    Without one, the stream starts with what is routed from now on.
+    Without one, the stream starts with what is routed from now on. Redis is asked in
+    short blocking reads (shorter than the client's socket timeout, 5 s in redis-py 8),
+    with a keep-alive comment after KEEPALIVE_S of silence; a failed read is retried
+    from the last id sent, so nothing is lost or repeated.
     """
     lk = keys.LeaderKeys(leader_id)
     if last_event_id is None:
         newest = await store.client.xrevrange(lk.stream, "+", "-", count=1)
         last_event_id = newest[0][0] if newest else "0-0"
     yield b"retry: 1000\n\n"
+    quiet_since = time.monotonic()
     while True:
-        answer = await store.client.xread({lk.stream: last_event_id}, count=100, block=KEEPALIVE_S * 1000)
+        try:
+            answer = await store.client.xread({lk.stream: last_event_id}, count=100, block=_READ_BLOCK_MS)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("leader %s stream: Redis read failed (%s); retrying", leader_id, exc)
+            await asyncio.sleep(1)
+            answer = []
         if not answer:
-            yield b": keep-alive\n\n"
+            if time.monotonic() - quiet_since >= KEEPALIVE_S:
+                quiet_since = time.monotonic()
+                yield b": keep-alive\n\n"
             continue
+        quiet_since = time.monotonic()
         for entry_id, fields in answer[0][1]:
             last_event_id = entry_id
             yield f"id: {entry_id}\nevent: {fields['event']}\ndata: {fields['data']}\n\n".encode()

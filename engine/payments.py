@@ -7,6 +7,8 @@ per order, and the sweeper finishes any that a crash left undone (docs/keys.md).
 
 from __future__ import annotations
 
+import logging
+
 import msgspec
 
 from . import keys, leaders, metrics
@@ -19,6 +21,9 @@ from .store import Store
 from .types import Order
 
 
+log = logging.getLogger("livebenefits.payments")
+
+
 class LeaderOrder(Order, kw_only=True):
     commission: int
 
@@ -29,6 +34,11 @@ class Outcome(msgspec.Struct):
     order: StoredOrder
     tier_before: str | None = None
     tier_after: str | None = None
+
+
+async def _done(store: Store, order: StoredOrder, kind: str) -> None:
+    """The member-side half is finished: its outbox entry goes."""
+    await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox, f"{kind}|{order.order_id}")
 
 
 def _unknown_order(order_id: str) -> DomainError:
@@ -64,12 +74,18 @@ async def pay(store: Store, order_id: str, amount: int) -> Outcome:
 async def finish_credit(store: Store, order: StoredOrder) -> Outcome:
     """Points and growth to the member, then the order to its leader; outbox entry gone."""
     mk = keys.MemberKeys(order.member_id)
-    outcome, before, after, leader_id = await store.scripts.call(
+    credited = await store.scripts.call(
         "credit_member", [mk.members, mk.holds, mk.ledger],
         [order.member_id, order.order_id, order.points_earned, order.growth_earned, leaders.UNASSIGNED])
+    if credited[0] == "err":
+        # Only a member record lost outside the engine gets here: nothing to credit.
+        log.error("order %s paid, but member %s is missing: not credited", order.order_id, order.member_id)
+        await _done(store, order, "credit")
+        return Outcome("paid", order)
+    outcome, before, after, leader_id = credited
     if outcome in ("ok", "duplicate"):
         await route(store, order, leader_id)
-    await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox, f"credit|{order.order_id}")
+    await _done(store, order, "credit")
     ladder = await store.config.ladder()
     if outcome == "ok":
         metrics.count_growth(ladder, int(before), int(after))
@@ -113,14 +129,20 @@ async def refund(store: Store, order_id: str) -> Outcome:
 async def finish_debit(store: Store, order: StoredOrder) -> Outcome:
     """Earned points and growth back out, spent points back in, the leader told."""
     mk = keys.MemberKeys(order.member_id)
-    _, before, after, leader_id = await store.scripts.call(
+    debited = await store.scripts.call(
         "debit_member", [mk.members, mk.holds, mk.ledger], [order.member_id, order.order_id])
+    if debited[0] == "err":
+        log.error("order %s refunded, but member %s is missing: nothing to take back",
+                  order.order_id, order.member_id)
+        await _done(store, order, "debit")
+        return Outcome("refunded", order)
+    _, before, after, leader_id = debited
     if leader_id:
         lk = keys.LeaderKeys(leader_id)
         routed = await store.client.hget(lk.routed, order.order_id) or ""
         commission = int(routed.split("|")[3]) if routed.count("|") == 3 else 0
         event = encode(await leader_view(store, order, leader_id, commission))
         await store.scripts.call("unroute_order", [lk.stream, lk.routed, lk.totals], [order.order_id, event])
-    await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox, f"debit|{order.order_id}")
+    await _done(store, order, "debit")
     ladder = await store.config.ladder()
     return Outcome("refunded", order, ladder.tier_for(int(before)).name, ladder.tier_for(int(after)).name)

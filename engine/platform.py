@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 
+import orjson
+
 from . import entry, keys, members, metrics, payments, sessions
 from .clock import now_ms
 from .errors import DomainError, refusal
@@ -121,7 +123,8 @@ async def link(store: Store, identities: list[str]) -> tuple[str | None, bool]:
     linked = []
     for identity in unknown:
         k = keys.IdentityKeys(identity)
-        owner, _, _ = await store.scripts.call("claim_identity", [k.owners, k.guest_refs], [identity, member_id])
+        [(owner, _, _)] = await store.scripts.call(
+            "claim_identity", [k.owners, k.guest_refs], [orjson.dumps([[identity, member_id]])])
         if owner == member_id:
             linked.append(identity)
             store.owners[identity] = member_id
@@ -130,7 +133,7 @@ async def link(store: Store, identities: list[str]) -> tuple[str | None, bool]:
             metrics.IDENTITY_CONFLICTS.inc()
     if linked:
         await store.scripts.call("upsert_member", [keys.MemberKeys(member_id).members],
-                                 [member_id, "", "", "", ",".join(linked), "0"])
+                                 ["0", orjson.dumps([[member_id, "", "", "", ",".join(linked)]])])
     return member_id, conflict
 
 

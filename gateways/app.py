@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import TypedDict
 
 import msgspec
+import redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -28,7 +29,8 @@ from . import leaders, operator, viewer, webhooks
 from . import ops
 from .observability import RequestTimer, metrics_endpoint
 from .openapi import openapi_json
-from .problems import on_domain_error, on_http_exception, on_unexpected, on_validation_error, problem
+from .problems import (on_domain_error, on_http_exception, on_redis_unavailable, on_unexpected,
+                       on_validation_error, problem)
 
 
 class State(TypedDict):
@@ -84,6 +86,8 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
             DomainError: on_domain_error,
             msgspec.ValidationError: on_validation_error,
             HTTPException: on_http_exception,
+            redis.ConnectionError: on_redis_unavailable,
+            redis.TimeoutError: on_redis_unavailable,
             Exception: on_unexpected,
         },
     )

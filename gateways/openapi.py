@@ -181,7 +181,8 @@ Where the contract is silent, this engine does the following.
   platform's retry applies it; `order.paid` for an order still being placed is 409
   `invalid_state`, and a repeated payment changes nothing.
 - **Everywhere**: an unknown path is 404 `not_found`, a wrong method 405 `method_not_allowed`,
-  an unexpected failure 500 `internal_error`, all as problem+json.
+  Redis out of reach 503 `redis_unavailable` (with `Retry-After`), an unexpected failure
+  500 `internal_error`, all as problem+json.
 """
 
 _PATH_PARAM = re.compile(r"{(\w+)}")

@@ -42,6 +42,12 @@ async def on_http_exception(request: Request, exc: HTTPException) -> Response:
     return problem(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
 
 
+async def on_redis_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem(503, "redis_unavailable", "the engine cannot reach Redis right now; retry shortly",
+                   {"Retry-After": "1"})
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "internal_error", "the engine failed to answer; it has been logged")

@@ -11,14 +11,15 @@ Event ids are remembered for 25 hours, so a platform retry changes nothing.
 Returns {"ok" | "duplicate", growth_before, growth_after} | {"err", "unknown_member"}
 Example: EVALSHA sha 2 <keys> m-001 msg_2Kp 1764590500000 watch S1 25 10 0 -> {"ok", 5200, 5210}
 ]]
+--#include _member_record.lua
 local member_id, event_id = ARGV[1], ARGV[2]
 local now = tonumber(ARGV[3])
 local kind, session_id = ARGV[4], ARGV[5]
 local amount, per_unit, cap = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 
-local growth = redis.call('HGET', KEYS[1], member_id .. '|g')
-if not growth then return {'err', 'unknown_member'} end
-growth = tonumber(growth)
+local m = read_member(member_id)
+if not m then return {'err', 'unknown_member'} end
+local growth = m.growth
 if redis.call('ZSCORE', KEYS[2], event_id) then return {'duplicate', growth, growth} end
 
 local units = 0
@@ -36,8 +37,8 @@ else
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 25 * 3600 * 1000)
 redis.call('ZADD', KEYS[2], now, event_id)
-local after = growth
 if units > 0 then
-  after = redis.call('HINCRBY', KEYS[1], member_id .. '|g', units * per_unit)
+  m.growth = growth + units * per_unit
+  write_member(member_id, m)
 end
-return {'ok', growth, after}
+return {'ok', growth, m.growth}

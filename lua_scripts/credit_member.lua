@@ -11,11 +11,12 @@ Returns {"ok" | "duplicate" | "refunded", growth_before, growth_after, leader_id
         {"err", "unknown_member"}
 Example: EVALSHA sha 3 <keys> m-001 1a2b3c4d-x7 179 59 unassigned -> {"ok", 5200, 5259, "L-01"}
 ]]
+--#include _member_record.lua
 local member_id, order_id = ARGV[1], ARGV[2]
 local points, growth = tonumber(ARGV[3]), tonumber(ARGV[4])
-local m = redis.call('HMGET', KEYS[1], member_id .. '|g', member_id .. '|l')
-if not m[1] then return {'err', 'unknown_member'} end
-local growth_now = tonumber(m[1])
+local m = read_member(member_id)
+if not m then return {'err', 'unknown_member'} end
+local growth_now = m.growth
 
 local entry = redis.call('HGET', KEYS[3], order_id)
 if entry then
@@ -24,13 +25,14 @@ if entry then
   return {outcome, growth_now, growth_now, e.leader or ''}
 end
 
-local leader = m[2] or ARGV[5]
-redis.call('HINCRBY', KEYS[1], member_id .. '|p', points)
-local growth_after = redis.call('HINCRBY', KEYS[1], member_id .. '|g', growth)
+local leader = (m.leader ~= '') and m.leader or ARGV[5]
+m.points = m.points + points
+m.growth = m.growth + growth
+write_member(member_id, m)
 local hold = redis.call('HGET', KEYS[2], order_id)
 if hold and string.sub(hold, 1, 5) == 'held|' then
   redis.call('HSET', KEYS[2], order_id, 'spent|' .. string.sub(hold, 6))
 end
 redis.call('HSET', KEYS[3], order_id, cjson.encode({
   state = 'credited', points = points, growth = growth, leader = leader}))
-return {'ok', growth_now, growth_after, leader}
+return {'ok', growth_now, m.growth, leader}

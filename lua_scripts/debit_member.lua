@@ -7,10 +7,14 @@ what credit_member gave, never below zero: points already spent elsewhere are ta
 far as the balance goes, and the ledger records what was taken. If the credit has not
 happened yet, a "debited" entry is written so it never will.
 Returns {"ok" | "duplicate", growth_before, growth_after, leader_id routed to ("" = none)}
+        {"err", "unknown_member"}
 Example: EVALSHA sha 3 <keys> m-001 1a2b3c4d-x7 -> {"ok", 5259, 5200, "L-01"}
 ]]
+--#include _member_record.lua
 local member_id, order_id = ARGV[1], ARGV[2]
-local growth_now = tonumber(redis.call('HGET', KEYS[1], member_id .. '|g') or 0)
+local m = read_member(member_id)
+if not m then return {'err', 'unknown_member'} end
+local growth_now = m.growth
 local entry = redis.call('HGET', KEYS[3], order_id)
 local e = entry and cjson.decode(entry) or {state = 'none', points = 0, growth = 0, leader = ''}
 if e.state == 'debited' then return {'duplicate', growth_now, growth_now, e.leader} end
@@ -20,17 +24,17 @@ local hold = redis.call('HGET', KEYS[2], order_id)
 if hold then
   local state, spent = string.match(hold, '^(%a+)|(%d+)$')
   if state == 'spent' or state == 'held' then
-    redis.call('HINCRBY', KEYS[1], member_id .. '|p', tonumber(spent))
+    m.points = m.points + tonumber(spent)
     redis.call('HSET', KEYS[2], order_id, 'released|' .. spent)
   end
 end
-local balance = tonumber(redis.call('HGET', KEYS[1], member_id .. '|p') or 0)
-local points_back = math.min(e.points, balance)
-local growth_back = math.min(e.growth, growth_now)
-redis.call('HINCRBY', KEYS[1], member_id .. '|p', 0 - points_back)
-local growth_after = redis.call('HINCRBY', KEYS[1], member_id .. '|g', 0 - growth_back)
+local points_back = math.min(e.points, m.points)
+local growth_back = math.min(e.growth, m.growth)
+m.points = m.points - points_back
+m.growth = m.growth - growth_back
+write_member(member_id, m)
 e.state = 'debited'
 e.points_taken = points_back
 e.growth_taken = growth_back
 redis.call('HSET', KEYS[3], order_id, cjson.encode(e))
-return {'ok', growth_now, growth_after, e.leader}
+return {'ok', growth_now, m.growth, e.leader}

@@ -7,21 +7,20 @@ voided (the order was given up) cannot be taken later.
 Returns {"ok", balance_after} | {"err", "insufficient_points" | "unknown_member" | "invalid_state"}
 Example: EVALSHA sha 2 <keys> m-001 1a2b3c4d-x7 200 -> {"ok", 300}
 ]]
+--#include _member_record.lua
 local member_id, order_id = ARGV[1], ARGV[2]
 local points = tonumber(ARGV[3])
 
+local m = read_member(member_id)
 local hold = redis.call('HGET', KEYS[2], order_id)
 if hold then
-  if string.sub(hold, 1, 5) == 'held|' then
-    return {'ok', tonumber(redis.call('HGET', KEYS[1], member_id .. '|p'))}
-  end
+  if string.sub(hold, 1, 5) == 'held|' and m then return {'ok', m.points} end
   return {'err', 'invalid_state'}
 end
-local balance = redis.call('HGET', KEYS[1], member_id .. '|p')
-if not balance then return {'err', 'unknown_member'} end
-if tonumber(balance) < points then return {'err', 'insufficient_points'} end
+if not m then return {'err', 'unknown_member'} end
+if m.points < points then return {'err', 'insufficient_points'} end
 
--- Not HINCRBY by -points: Lua renders -0 as "-0", which Redis refuses as an integer.
-local after = redis.call('HINCRBY', KEYS[1], member_id .. '|p', 0 - points)
+m.points = m.points - points
+write_member(member_id, m)
 redis.call('HSET', KEYS[2], order_id, 'held|' .. points)
-return {'ok', after}
+return {'ok', m.points}

@@ -6,10 +6,14 @@ Returns the points given back now: the hold's points the first time, 0 on any re
 or when no hold was ever taken.
 Example: EVALSHA sha 2 <keys> m-001 1a2b3c4d-x7 -> 200, then -> 0
 ]]
+--#include _member_record.lua
 local member_id, order_id = ARGV[1], ARGV[2]
 local hold = redis.call('HGET', KEYS[2], order_id)
 if not hold or string.sub(hold, 1, 5) ~= 'held|' then return 0 end
 local points = tonumber(string.sub(hold, 6))
-redis.call('HINCRBY', KEYS[1], member_id .. '|p', points)
+local m = read_member(member_id)
+if not m then return 0 end
+m.points = m.points + points
+write_member(member_id, m)
 redis.call('HSET', KEYS[2], order_id, 'released|' .. points)
 return points

@@ -378,8 +378,10 @@ class OrderMachine(RuleBasedStateMachine):
             assert c["status"] == self.coupons[c["coupon_id"]].status
 
         for member_id in self.initial_points:
-            raw = await client.hget(keys.MemberKeys(member_id).members, f"{member_id}|p")
-            points = int(raw)
+            # One packed field per member: "growth|points|leader|identities|visited".
+            packed = await client.hget(keys.MemberKeys(member_id).members, member_id)
+            assert packed is not None and packed.count("|") == 4, (member_id, packed)
+            points = int(packed.split("|")[1])
             assert points >= 0, (member_id, points)
             spent = sum(o.points_used for o in reserved if o.member_id == member_id)
             assert points == self.initial_points[member_id] - spent, (member_id, points, spent)

@@ -91,6 +91,18 @@ async def test_a_leader_sees_each_routed_order_live_once_and_resumes_exactly(liv
     assert [e.id for e in replay][:2] == [e.id for e in seen[1:]]
 
 
+async def test_a_quiet_stream_outlives_the_redis_socket_timeout(live: LiveApi, uid: str) -> None:
+    """redis-py 8 gives up on a socket read after 5 s: a stream with nothing to say for
+    longer must stay open and still deliver the next order."""
+    session_id, leader_id, (identity,) = await setup(live, uid)
+    order = await live.order(identity, session_id, sku="EGG", qty=1)
+    async with LeaderStream(live.http, leader_id, live.leader(leader_id)) as stream:
+        await asyncio.sleep(7)
+        assert (await live.pay(order)).status_code == 204
+        [event] = await stream.wait_for(1)
+        check_routed(event, order, leader_id)
+
+
 async def test_another_leaders_token_cannot_stream(live: LiveApi, uid: str) -> None:
     _, leader_id, _ = await setup(live, uid)
     async with LeaderStream(live.http, leader_id, live.leader(f"L-other-{uid}")) as stream:

@@ -150,15 +150,34 @@ async def define(store: Store, session_id: str = "S1", **overrides: Any) -> sess
     return await sessions.require_def(store, session_id)
 
 
+def record(growth: int = 0, points: int = 0, leader: str = "", identities: str = "", visited: str = "") -> str:
+    """A member's packed field value, as _member_record.lua writes it:
+    "growth|points|leader|identities|visited" (lists comma-joined, leader "" when none)."""
+    return f"{growth}|{points}|{leader}|{identities}|{visited}"
+
+
 async def add_member(client: aioredis.Redis, member_id: str, growth: int = 0, points: int = 0,
-                     leader: str = "") -> keys.MemberKeys:
-    """A member record written as upsert_member writes it (see upsert_member.lua)."""
+                     leader: str = "", identities: str = "", visited: str = "") -> keys.MemberKeys:
+    """A member record written as upsert_member writes it: one field of the bucket hash,
+    named by the member id, holding the packed record (see _member_record.lua)."""
     mk = keys.MemberKeys(member_id)
-    fields = {f"{member_id}|g": growth, f"{member_id}|p": points, f"{member_id}|i": ""}
-    if leader:
-        fields[f"{member_id}|l"] = leader
-    await client.hset(mk.members, mapping=fields)
+    await client.hset(mk.members, member_id, record(growth, points, leader, identities, visited))
     return mk
+
+
+async def points_of(client: aioredis.Redis, member_id: str) -> str:
+    """The member's points as stored in its packed record (a string, as Redis holds it)."""
+    packed = await client.hget(keys.MemberKeys(member_id).members, member_id)
+    assert packed is not None, f"no record for {member_id}"
+    return packed.split("|")[1]
+
+
+async def set_points(client: aioredis.Redis, member_id: str, points: int) -> None:
+    """Overwrite only the points of the member's packed record (spent elsewhere, say)."""
+    mk = keys.MemberKeys(member_id)
+    fields = (await client.hget(mk.members, member_id)).split("|")
+    fields[1] = str(points)
+    await client.hset(mk.members, member_id, "|".join(fields))
 
 
 async def enter(scripts: Scripts, parsed: sessions.SessionDef, viewer: str, member_id: str, tier: str,

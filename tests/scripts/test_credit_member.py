@@ -6,7 +6,7 @@ import json
 
 from engine.keys import MemberKeys
 from engine.scripts import Scripts
-from tests.scripts.conftest import add_member, changes, readable, snapshot
+from tests.scripts.conftest import add_member, changes, readable, record, snapshot
 
 ORDER = "1a2b3c4d-x7"
 
@@ -26,7 +26,7 @@ async def test_credits_once_and_spends_the_hold(redis, scripts: Scripts) -> None
     before = await snapshot(redis)
     assert await credit(scripts) == ["ok", 5200, 5259, "L-01"]
     assert changes(before, await snapshot(redis)) == {
-        mk.members: {**readable(before, mk.members), "m-001|p": "479", "m-001|g": "5259"},
+        mk.members: {**readable(before, mk.members), "m-001": record(growth=5259, points=479, leader="L-01")},
         mk.holds: {ORDER: "spent|200"},
         mk.ledger: {ORDER: {"state": "credited", "points": 179, "growth": 59, "leader": "L-01"}},
     }
@@ -47,7 +47,7 @@ async def test_refund_first_means_no_credit(redis, scripts: Scripts) -> None:
     before = await snapshot(redis)
     assert await credit(scripts) == ["refunded", 5200, 5200, ""]
     assert await snapshot(redis) == before
-    assert await redis.hget(mk.members, "m-001|p") == "300"
+    assert await redis.hget(mk.members, "m-001") == record(growth=5200, points=300)
 
 
 async def test_unknown_member_changes_nothing(redis, scripts: Scripts) -> None:

@@ -6,7 +6,7 @@ import json
 
 from engine.keys import MemberKeys
 from engine.scripts import Scripts
-from tests.scripts.conftest import add_member, changes, readable, snapshot
+from tests.scripts.conftest import add_member, changes, readable, record, set_points, snapshot
 
 ORDER = "1a2b3c4d-x7"
 
@@ -16,8 +16,8 @@ def _keys(member_id: str = "m-001") -> list[str]:
     return [mk.members, mk.holds, mk.ledger]
 
 
-async def debit(scripts: Scripts) -> list:
-    return await scripts.call("debit_member", _keys(), ["m-001", ORDER])
+async def debit(scripts: Scripts, member_id: str = "m-001") -> list:
+    return await scripts.call("debit_member", _keys(member_id), [member_id, ORDER])
 
 
 async def credited(redis, scripts: Scripts, points: int, spent: int) -> MemberKeys:
@@ -33,7 +33,7 @@ async def test_takes_back_earned_and_returns_spent_once(redis, scripts: Scripts)
     before = await snapshot(redis)
     assert await debit(scripts) == ["ok", 5259, 5200, "L-01"]
     assert changes(before, await snapshot(redis)) == {
-        mk.members: {**readable(before, mk.members), "m-001|p": "500", "m-001|g": "5200"},
+        mk.members: {**readable(before, mk.members), "m-001": record(growth=5200, points=500, leader="L-01")},
         mk.holds: {ORDER: "released|200"},
         mk.ledger: {ORDER: {"state": "debited", "points": 179, "growth": 59, "leader": "L-01",
                             "points_taken": 179, "growth_taken": 59}},
@@ -45,9 +45,10 @@ async def test_takes_back_earned_and_returns_spent_once(redis, scripts: Scripts)
 
 async def test_never_takes_below_zero(redis, scripts: Scripts) -> None:
     mk = await credited(redis, scripts, points=0, spent=0)  # balance 179 after credit
-    await redis.hset(mk.members, "m-001|p", 50)  # 129 of the earned points spent elsewhere
+    assert await redis.hget(mk.members, "m-001") == record(growth=5259, points=179, leader="L-01")
+    await set_points(redis, "m-001", 50)  # 129 of the earned points spent elsewhere
     assert (await debit(scripts))[0] == "ok"
-    assert await redis.hget(mk.members, "m-001|p") == "0"
+    assert await redis.hget(mk.members, "m-001") == record(growth=5200, points=0, leader="L-01")
     assert json.loads(await redis.hget(mk.ledger, ORDER))["points_taken"] == 50
 
 
@@ -59,9 +60,9 @@ async def test_refund_nets_the_spent_points_before_clamping(redis, scripts: Scri
     made out of nothing.
     """
     mk = await credited(redis, scripts, points=0, spent=200)  # balance 179 after credit
-    await redis.hset(mk.members, "m-001|p", 100)
+    await set_points(redis, "m-001", 100)
     assert (await debit(scripts))[0] == "ok"
-    assert await redis.hget(mk.members, "m-001|p") == "121"
+    assert await redis.hget(mk.members, "m-001") == record(growth=5200, points=121, leader="L-01")
 
 
 async def test_refund_before_credit_blocks_the_credit(redis, scripts: Scripts) -> None:
@@ -87,4 +88,14 @@ async def test_refund_before_credit_gives_back_the_held_points(redis, scripts: S
     mk = await add_member(redis, "m-001", growth=5200, points=300)
     await redis.hset(mk.holds, ORDER, "held|200")
     assert (await debit(scripts))[0] == "ok"
-    assert (await redis.hget(mk.members, "m-001|p"), await redis.hget(mk.holds, ORDER)) == ("500", "released|200")
+    assert (await redis.hget(mk.members, "m-001"), await redis.hget(mk.holds, ORDER)) == (
+        record(growth=5200, points=500), "released|200")
+
+
+async def test_unknown_member_changes_nothing(redis, scripts: Scripts) -> None:
+    """No record, no debit: not even the "debited" entry that would block a later credit."""
+    await add_member(redis, "m-001")
+    await redis.hset(MemberKeys("m-404").holds, ORDER, "held|200")
+    before = await snapshot(redis)
+    assert await debit(scripts, "m-404") == ["err", "unknown_member"]
+    assert await snapshot(redis) == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.keys import MemberKeys
 from engine.scripts import Scripts
-from tests.scripts.conftest import add_member, changes, readable, snapshot
+from tests.scripts.conftest import add_member, changes, readable, record, snapshot
 
 ORDER = "1a2b3c4d-x7"
 
@@ -14,7 +14,7 @@ async def test_takes_points_and_records_the_hold(redis, scripts: Scripts) -> Non
     before = await snapshot(redis)
     assert await scripts.call("hold_points", [mk.members, mk.holds], ["m-001", ORDER, 200]) == ["ok", 300]
     assert changes(before, await snapshot(redis)) == {
-        mk.members: {**readable(before, mk.members), "m-001|p": "300"},
+        mk.members: {**readable(before, mk.members), "m-001": record(growth=5200, points=300)},
         mk.holds: {ORDER: "held|200"},
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.keys import MemberKeys
 from engine.scripts import Scripts
-from tests.scripts.conftest import add_member, changes, readable, snapshot
+from tests.scripts.conftest import add_member, changes, readable, record, snapshot
 
 ORDER = "1a2b3c4d-x7"
 
@@ -15,13 +15,13 @@ async def test_gives_points_back_once(redis, scripts: Scripts) -> None:
     before = await snapshot(redis)
     assert await scripts.call("release_points", [mk.members, mk.holds], ["m-001", ORDER]) == 200
     assert changes(before, await snapshot(redis)) == {
-        mk.members: {**readable(before, mk.members), "m-001|p": "500"},
+        mk.members: {**readable(before, mk.members), "m-001": record(points=500)},
         mk.holds: {ORDER: "released|200"},
     }
     before = await snapshot(redis)
     assert await scripts.call("release_points", [mk.members, mk.holds], ["m-001", ORDER]) == 0
     assert await snapshot(redis) == before
-    assert await redis.hget(mk.members, "m-001|p") == "500"
+    assert await redis.hget(mk.members, "m-001") == record(points=500)
 
 
 async def test_no_hold_gives_nothing_and_writes_nothing(redis, scripts: Scripts) -> None:

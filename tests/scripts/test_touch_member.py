@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from engine.keys import MemberKeys
 from engine.scripts import Scripts
-from tests.scripts.conftest import add_member, changes, readable, snapshot
+from tests.scripts.conftest import add_member, changes, readable, record, snapshot
 
 
 async def test_reads_the_member(redis, scripts: Scripts) -> None:
-    mk = await add_member(redis, "m-001", growth=5200, points=500, leader="L-01")
-    await redis.hset(mk.members, "m-001|i", "phone:+8613800000001,wechat:oAbC1")
+    mk = await add_member(redis, "m-001", growth=5200, points=500, leader="L-01",
+                          identities="phone:+8613800000001,wechat:oAbC1")
     before = await snapshot(redis)
     assert await scripts.call("touch_member", [mk.members], ["m-001", "", ""]) == [
         5200, 500, "L-01", "phone:+8613800000001,wechat:oAbC1", ""]
@@ -21,7 +21,7 @@ async def test_first_touch_binds_leader_and_records_visit(redis, scripts: Script
     before = await snapshot(redis)
     assert await scripts.call("touch_member", [mk.members], ["m-001", "S1", "L-01"]) == [10, 5, "L-01", "", "S1"]
     assert changes(before, await snapshot(redis)) == {
-        mk.members: {**readable(before, mk.members), "m-001|l": "L-01", "m-001|v": "S1"}}
+        mk.members: {**readable(before, mk.members), "m-001": record(growth=10, points=5, leader="L-01", visited="S1")}}
 
 
 async def test_bound_member_is_never_rebound_and_a_visit_is_listed_once(redis, scripts: Scripts) -> None:
