@@ -30,48 +30,7 @@ from standardwebhooks import Webhook
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import LADDER, ndjson, signed
 from tests.live import LiveEngine
-
-Snapshot = dict[str, tuple[str, Any, bool]]
-
-
-async def snapshot(client: aioredis.Redis) -> Snapshot:
-    """Every key -> (type, contents, has an expiry). TTLs drift, so only their presence counts."""
-    found: Snapshot = {}
-    async for key in client.scan_iter(count=1000):
-        kind = await client.type(key)
-        value: Any
-        if kind == "string":
-            value = await client.get(key)
-        elif kind == "hash":
-            value = await client.hgetall(key)
-        elif kind == "zset":
-            value = await client.zrange(key, 0, -1, withscores=True)
-        elif kind == "set":
-            value = sorted(await client.smembers(key))
-        elif kind == "list":
-            value = await client.lrange(key, 0, -1)
-        elif kind == "stream":
-            value = await client.xrange(key)
-        elif kind == "none":  # expired between SCAN and TYPE
-            continue
-        else:
-            value = f"<{kind}>"
-        found[key] = (kind, value, await client.pttl(key) >= 0)
-    return found
-
-
-def _diff(before: Snapshot, after: Snapshot) -> str:
-    lines = []
-    for key in sorted(before.keys() | after.keys()):
-        b, a = before.get(key), after.get(key)
-        if b != a:
-            lines.append(f"{key}: {b!r} -> {a!r}")
-    return "\n".join(lines)
-
-
-def assert_unchanged(before: Snapshot, after: Snapshot) -> None:
-    assert before == after, "Redis changed:\n" + _diff(before, after)
-
+from tests.snapshot import assert_unchanged, snapshot  # noqa: F401 - the payment tests import them from here
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, (response.status_code, response.text)

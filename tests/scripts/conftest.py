@@ -21,37 +21,12 @@ from engine.scripts import Scripts
 from engine.settings import Settings
 from engine.store import Store, close_store, open_store
 from engine.types import SessionSpec
+from tests.snapshot import Snapshot, snapshot  # noqa: F401 - the script tests import it from here
 
 # A fixed instant (2025-12-01T12:00:00Z): scripts take "now" from the caller, so every
 # script test runs on this clock, never on the wall clock.
 T0 = 1_764_590_400_000
 MINUTE = 60_000
-
-Snapshot = dict[str, tuple[str, Any, bool]]
-
-
-async def snapshot(client: aioredis.Redis) -> Snapshot:
-    """Every key: (TYPE, full contents, has a TTL). Equal snapshots mean an untouched keyspace."""
-    found: Snapshot = {}
-    for key in sorted(await client.keys("*")):
-        kind = await client.type(key)
-        if kind == "string":
-            value: Any = await client.get(key)
-        elif kind == "hash":
-            value = await client.hgetall(key)
-        elif kind == "zset":
-            value = await client.zrange(key, 0, -1, withscores=True)
-        elif kind == "set":
-            value = sorted(await client.smembers(key))
-        elif kind == "list":
-            value = await client.lrange(key, 0, -1)
-        elif kind == "stream":
-            value = await client.xrange(key)
-        else:
-            raise AssertionError(f"unexpected type {kind} of {key}")
-        found[key] = (kind, value, await client.pttl(key) > 0)
-    return found
-
 
 def _readable(value: Any) -> Any:
     """JSON documents decoded, so a comparison does not depend on cjson's key order."""
