@@ -46,7 +46,7 @@ class Coalescer:
 
     async def _send(self, batch: list[_Call]) -> None:
         try:
-            results = await self._roundtrip(batch)
+            results = await evalsha_batch(self._client, [(script, keys, args) for script, keys, args, _ in batch])
         except BaseException as exc:  # noqa: BLE001 - every waiting caller gets the error
             for *_, answer in batch:
                 if not answer.done():
@@ -54,43 +54,52 @@ class Coalescer:
             if not isinstance(exc, Exception):
                 raise
             return
-        for (script, keys, args, answer), result in zip(batch, results):
+        for (*_, answer), result in zip(batch, results):
             if answer.done():
                 continue  # its request was cancelled (the client went away)
-            if isinstance(result, NoScriptError):
-                # Redis lost its script cache (restart, failover, SCRIPT FLUSH): the
-                # Script object loads the script and runs the call again.
-                try:
-                    answer.set_result(await script(keys=keys, args=args))
-                except Exception as exc:  # noqa: BLE001 - handed to the caller
-                    answer.set_exception(exc)
-            elif isinstance(result, Exception):
+            if isinstance(result, Exception):
                 answer.set_exception(result)
             else:
                 answer.set_result(result)
 
-    async def _roundtrip(self, batch: list[_Call]) -> list[Any]:
-        """One write of every EVALSHA, then their replies in order (an error reply is
-        returned in its place, not raised)."""
-        pool = self._client.connection_pool
-        connection = await pool.get_connection()
-        try:
-            await connection.send_packed_command(
-                b"".join(pack(b"EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args, _ in batch),
-                check_health=False)
-            results: list[Any] = []
-            for _ in batch:
-                try:
-                    results.append(await connection.read_response())
-                except ResponseError as exc:
-                    results.append(exc)
-            return results
-        except BaseException:
-            # A half-read connection must not go back to the pool in that state.
-            await connection.disconnect()
-            raise
-        finally:
-            await pool.release(connection)
+
+async def evalsha_batch(client: Any, calls: Sequence[tuple[Any, Sequence[str], Sequence[Any]]]) -> list[Any]:
+    """Many script calls in one round trip; answers in order, an error reply in its place.
+
+    Calls that meet NOSCRIPT (Redis lost its script cache: restart, failover, SCRIPT
+    FLUSH, or it is the first use) have their scripts loaded, once each, and run again
+    together.
+    """
+    results = await _roundtrip(client, calls)
+    missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+    if missing:
+        for script in {id(calls[i][0]): calls[i][0] for i in missing}.values():
+            await client.script_load(script.script)
+        for i, result in zip(missing, await _roundtrip(client, [calls[i] for i in missing])):
+            results[i] = result
+    return results
+
+
+async def _roundtrip(client: Any, calls: Sequence[tuple[Any, Sequence[str], Sequence[Any]]]) -> list[Any]:
+    pool = client.connection_pool
+    connection = await pool.get_connection()
+    try:
+        await connection.send_packed_command(
+            b"".join(pack(b"EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls),
+            check_health=False)
+        results: list[Any] = []
+        for _ in calls:
+            try:
+                results.append(await connection.read_response())
+            except ResponseError as exc:
+                results.append(exc)
+        return results
+    except BaseException:
+        # A half-read connection must not go back to the pool in that state.
+        await connection.disconnect()
+        raise
+    finally:
+        await pool.release(connection)
 
 
 def pack(*args: Any) -> bytes:

@@ -40,6 +40,8 @@ def normalise(identity: str) -> str:
 
 
 def _phone(raw: str) -> str:
+    if raw[:1] == "+" and raw[1:].isdigit() and _E164.fullmatch(raw):
+        return raw  # already E.164: the common case in bulk imports
     digits = _PHONE_NOISE.sub("", raw)
     if digits.startswith("00"):
         digits = "+" + digits[2:]

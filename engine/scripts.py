@@ -54,6 +54,10 @@ class Scripts:
         self._timers = timers or {}
         self._coalescer = coalescer
 
+    def handle(self, name: str) -> Any:
+        """The registered Script object of ``name``."""
+        return self._handles[name]
+
     async def call(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
         """Run a script; with ``client`` a pipeline, only queue it there."""
         if self.observer is not None:

@@ -10,7 +10,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from . import metrics
-from .coalesce import Coalescer
+from .coalesce import Coalescer, evalsha_batch
 from .config import ConfigCache
 from .scripts import Observer, Scripts
 from .settings import Settings
@@ -27,16 +27,21 @@ class Store:
     owners: dict[str, str] = field(default_factory=dict)
 
     async def run_scripts(self, calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> list[Any]:
-        """Many script calls at once, answers in order: one pipeline on a single Redis.
+        """Many script calls at once, answers in order: one round trip on a single Redis.
 
         A cluster client refuses EVALSHA in pipelines, so there the calls go out
         concurrently (bounded), each to its own slot's node.
         """
+        for name, keys, _ in calls:
+            if self.scripts.observer is not None:
+                self.scripts.observer(name, keys)
         if not self.settings.redis_cluster:
-            pipe = self.client.pipeline(transaction=False)
-            for name, keys, args in calls:
-                await self.scripts.call(name, keys, args, pipe)
-            return await pipe.execute()
+            results = await evalsha_batch(
+                self.client, [(self.scripts.handle(name), keys, args) for name, keys, args in calls])
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            return results
         limit = asyncio.Semaphore(64)
 
         async def one(name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
