@@ -96,7 +96,7 @@ class EmbeddedRedis:
             "--appendonly", "yes" if self.persist else "no",
             "--appendfsync", self.fsync,
             # Members and identities live in bucketed hashes; keep buckets compact.
-            "--hash-max-ziplist-entries", "1024",
+            "--hash-max-ziplist-entries", "512",
             "--hash-max-ziplist-value", "128",
             "--protected-mode", "yes",
         ]

@@ -50,10 +50,23 @@ class Store:
         return list(await asyncio.gather(*(one(*call) for call in calls)))
 
 
+# redis-py 8 defaults to a pool of 100 connections that fails when empty and a 5 s
+# socket timeout. Every leader SSE client holds a connection in a blocking read and a
+# member import writes megabytes at once, so: a larger pool that waits for a free
+# connection, and timeouts that fit a large batch on a busy machine.
+_POOL_SIZE = 1024
+_POOL_WAIT_S = 5
+_SOCKET_TIMEOUT_S = 10
+
+
 def connect(settings: Settings) -> Any:
+    options = {"decode_responses": True, "socket_timeout": _SOCKET_TIMEOUT_S,
+               "socket_connect_timeout": _SOCKET_TIMEOUT_S}
     if settings.redis_cluster:
-        return aioredis.RedisCluster.from_url(settings.redis_url, decode_responses=True)
-    return aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        return aioredis.RedisCluster.from_url(settings.redis_url, max_connections=_POOL_SIZE, **options)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=_POOL_SIZE, timeout=_POOL_WAIT_S, **options)
+    return aioredis.Redis(connection_pool=pool)
 
 
 def open_store(settings: Settings, observer: Observer | None = None) -> Store:
@@ -66,3 +79,6 @@ def open_store(settings: Settings, observer: Observer | None = None) -> Store:
 
 async def close_store(store: Store) -> None:
     await store.client.aclose()
+    pool = getattr(store.client, "connection_pool", None)
+    if pool is not None and not isinstance(store.client, aioredis.RedisCluster):
+        await pool.disconnect()

@@ -1,0 +1,269 @@
+"""The engine next to its peers, on this machine, in one command: ``python -m loadtest.bench``.
+
+Starts one embedded redis-server (its own data dir, AOF everysec, as in production) and
+five systems on their own ports, all run by uvicorn with the same workers, loop and
+HTTP parser, and loads each in turn with the same wrk settings:
+
+    ceiling       bare Starlette, one POST endpoint answering a small JSON
+    naive         Starlette + redis-py, one EVALSHA of a simple flash-sale script
+    watch         Starlette + redis-py, WATCH/MULTI/EXEC with retries
+    engine-order  POST /v1/sessions/{id}/orders: auth, validation, metrics, reserve_order
+    engine-enter  POST /v1/sessions/{id}/enter
+
+Rounds alternate (A B C D E, A B C D E, ...) so drift on a shared machine hits every
+system alike; the report takes medians. It also imports ``--members`` members through
+the API and reports memory per member and import time, and Redis CPU per order.
+``--quick`` is a smoke run of under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import httpx
+import redis
+
+from engine.redis_server import EmbeddedRedis
+
+from . import bench_report as report
+from . import bench_seed as seed
+from .bench_peers import NAIVE, PATH as PEER_PATH, SKU as PEER_SKU, WATCH
+from .bench_procs import App, CpuWatch, free_port, uvicorn_command
+from .bench_redis import RedisSpanWatch, script_costs, slowlog_everything, used_memory_settled
+from .bench_wrk import Load, run as run_wrk
+from .bench_report import Measurement
+
+SYSTEMS = ("ceiling", "naive", "watch", "engine-order", "engine-enter")
+# The slowlog keeps this many commands during the per-script profile (nested ones too).
+_PROFILE_SLOWLOG_LEN = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    seconds: float
+    rounds: int
+    connections: int
+    workers: int
+    members: int
+    wrk_threads: int
+    import_part: int
+    warmup_s: float
+    profile_s: float
+    quick: bool
+
+
+def _parse(argv: Sequence[str] | None) -> Plan:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, help="seconds per measurement (default 10; --quick 3)")
+    parser.add_argument("--rounds", type=int, help="rounds over the five systems (default 3; --quick 1)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of every system (default 2)")
+    parser.add_argument("--members", type=int, help="members to import (default 1000000; --quick 20000)")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--import-part", type=int, default=100_000,
+                        help="members per import request, sent one after another (default 100000)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of under a minute")
+    args = parser.parse_args(argv)
+    plan = Plan(
+        seconds=args.seconds or (3.0 if args.quick else 10.0),
+        rounds=args.rounds or (1 if args.quick else 3),
+        connections=args.connections, workers=args.workers,
+        members=args.members or (20_000 if args.quick else 1_000_000),
+        wrk_threads=args.wrk_threads, import_part=args.import_part,
+        warmup_s=2.0 if args.quick else 3.0, profile_s=1.0 if args.quick else 3.0, quick=args.quick)
+    if min(plan.seconds, plan.rounds, plan.connections, plan.workers, plan.members, plan.wrk_threads,
+           plan.import_part) < 1:
+        parser.error("every number must be at least 1")
+    if plan.connections < plan.wrk_threads:
+        parser.error("--connections must be at least --wrk-threads")
+    return plan
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _engine_env(redis_url: str, jwt_secret: str, work: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "LIVEBENEFITS_REDIS_URL", "LIVEBENEFITS_REDIS_CLUSTER")}
+    env.update(LIVEBENEFITS_JWT_SECRET=jwt_secret, PYTHONUNBUFFERED="1",
+               LIVEBENEFITS_WEBHOOK_SECRET="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+               PROMETHEUS_MULTIPROC_DIR=str(work / "metrics"))
+    return env
+
+
+def _peer_env(redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    repo = str(Path(__file__).resolve().parent.parent)
+    env.update(BENCH_REDIS_URL=redis_url, PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH", "")])))
+    return env
+
+
+def _start_apps(plan: Plan, redis_url: str, jwt_secret: str, work: Path) -> dict[str, App]:
+    apps: dict[str, App] = {}
+    for name, factory in (("ceiling", "ceiling_app"), ("naive", "naive_app"), ("watch", "watch_app")):
+        port = free_port()
+        apps[name] = App(name, uvicorn_command(f"loadtest.bench_peers:{factory}", port, plan.workers),
+                         _peer_env(redis_url), port)
+    port = free_port()
+    apps["engine"] = App("engine", [sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1",
+                                    "--port", str(port), "--workers", str(plan.workers), "--redis-url", redis_url],
+                         _engine_env(redis_url, jwt_secret, work), port)
+    for app in apps.values():
+        app.start()
+    return apps
+
+
+def _wait_apps(apps: dict[str, App]) -> None:
+    probe = json.dumps({"sku": PEER_SKU, "qty": 1, "member_id": "probe"}).encode()
+    for name in ("ceiling", "naive", "watch"):
+        apps[name].wait_ready(PEER_PATH, "POST", probe, {"Content-Type": "application/json",
+                                                         "Idempotency-Key": f"probe-{name}"})
+    apps["engine"].wait_ready("/readyz")
+
+
+def _loads(apps: dict[str, App], engine: seed.EngineClient, buyers: int) -> dict[str, Load]:
+    peer_bodies = [json.dumps({"sku": PEER_SKU, "qty": 1, "member_id": seed.member_id(n)})
+                   for n in range(1, buyers + 1)]
+    no_auth = [""] * buyers
+    tokens = [engine.viewer_authorization(seed.phone(n)) for n in range(1, buyers + 1)]
+    order = json.dumps({"sku": seed.SKU, "qty": 1})
+    session = f"/v1/sessions/{seed.SESSION_ID}"
+    return {
+        "ceiling": Load(apps["ceiling"].url, PEER_PATH, peer_bodies, no_auth),
+        "naive": Load(apps["naive"].url, PEER_PATH, peer_bodies, no_auth),
+        "watch": Load(apps["watch"].url, PEER_PATH, peer_bodies, no_auth),
+        "engine-order": Load(apps["engine"].url, f"{session}/orders", [order] * buyers, tokens),
+        "engine-enter": Load(apps["engine"].url, f"{session}/enter", ["{}"] * buyers, tokens),
+    }
+
+
+def _orders_key(system: str) -> str | None:
+    from engine.keys import SessionKeys
+
+    return {"naive": NAIVE.orders, "watch": WATCH.orders,
+            "engine-order": SessionKeys(seed.SESSION_ID).orders}.get(system)
+
+
+def _measure(system: str, load: Load, plan: Plan, client: redis.Redis, cpu: CpuWatch, seconds: float,
+             round_no: int) -> Measurement:
+    orders_key = _orders_key(system)
+    stored_before = client.hlen(orders_key) if orders_key else 0
+    span = RedisSpanWatch(client)
+    span.start()
+    cpu.start()
+    result = run_wrk(load, seconds=seconds, connections=plan.connections, threads=plan.wrk_threads)
+    busy, other = cpu.stop()
+    redis_span = span.stop()
+    stored = client.hlen(orders_key) - stored_before if orders_key else None
+    return Measurement(system, round_no, result, redis_span, busy, other, stored)
+
+
+def _import(engine: seed.EngineClient, client: redis.Redis, plan: Plan) -> report.ImportResult:
+    """The buyers first (the rounds need them), then the rest; a failure is reported, not fatal."""
+    buyers = min(seed.BUYERS, plan.members)
+    before = used_memory_settled(client)
+    seconds, outcome, retried = engine.import_members(1, buyers, buyers)
+    error = ""
+    if plan.members > buyers:
+        started = time.perf_counter()
+        try:
+            more_s, more, more_retried = engine.import_members(buyers + 1, plan.members - buyers, plan.import_part)
+        except (RuntimeError, httpx.HTTPError) as exc:
+            more_s, more, more_retried = time.perf_counter() - started, {"imported": 0, "updated": 0}, []
+            error = str(exc)
+        seconds += more_s
+        retried += more_retried
+        outcome = {k: outcome[k] + more[k] for k in outcome}
+    after = used_memory_settled(client)
+    return report.ImportResult(plan.members, plan.import_part, seconds, before, after,
+                               outcome["imported"], outcome["updated"], retried, error)
+
+
+def run(plan: Plan) -> int:
+    work = Path(tempfile.mkdtemp(prefix="livebenefits-bench-"))
+    server = EmbeddedRedis(work / "redis", fsync="everysec")
+    apps: dict[str, App] = {}
+    started = time.monotonic()
+    try:
+        redis_url = server.start()
+        client = redis.Redis.from_url(redis_url)
+        _say(report.machine(plan, client.info("server")["redis_version"]))
+        jwt_secret = secrets.token_urlsafe(32)
+        for keys in (NAIVE, WATCH):
+            client.set(keys.stock, 10**15)
+        apps = _start_apps(plan, redis_url, jwt_secret, work)
+        _wait_apps(apps)
+        engine = seed.EngineClient(apps["engine"].url, jwt_secret)
+        engine.setup()
+        _say(f"importing {plan.members} members through POST /v1/members/import ...")
+        imported = _import(engine, client, plan)
+        _say(report.import_line(imported))
+        loads = _loads(apps, engine, min(seed.BUYERS, plan.members))
+        pgids = {app.process.pid for app in apps.values() if app.process} | {server.process.pid}
+        cpu = CpuWatch(pgids)
+        _say(f"warming up each system for {plan.warmup_s:g} s ...")
+        # Entering first records every buyer's visit to the session, as a live room would
+        # have before its orders; a member's first order there also does member-side work.
+        for system in ("engine-enter", *SYSTEMS[:-1]):
+            warm = _measure(system, loads[system], plan, client, cpu, plan.warmup_s, 0)
+            if warm.result.errors:
+                _say(f"  warning: {system} answered {warm.result.non_2xx} non-2xx and "
+                     f"{warm.result.socket_errors} socket errors while warming up")
+        measurements: list[Measurement] = []
+        for round_no in range(1, plan.rounds + 1):
+            for system in SYSTEMS:
+                m = _measure(system, loads[system], plan, client, cpu, plan.seconds, round_no)
+                measurements.append(m)
+                _say(report.progress_line(m))
+        # Per-script cost: the slowlog names each EVALSHA's script but its logging of
+        # every nested command slows the scripts, so it only gives shares; a plain run
+        # just before, under the same conditions, gives the time they are shares of.
+        _say(f"profiling the engine's scripts: {plan.profile_s:g} s plain, {plan.profile_s:g} s with the slowlog on ...")
+        plain = _measure("engine-order", loads["engine-order"], plan, client, cpu, plan.profile_s, 0)
+        with slowlog_everything(client, _PROFILE_SLOWLOG_LEN):
+            logged_run = _measure("engine-order", loads["engine-order"], plan, client, cpu, plan.profile_s, 0)
+            costs, logged = script_costs(client, _PROFILE_SLOWLOG_LEN)
+        profile = report.Profile(plain, logged_run, costs, logged)
+        _say("")
+        _say(report.summary(plan, measurements, profile, imported, time.monotonic() - started))
+        return 0
+    except Exception:
+        for app in apps.values():
+            if app.output().strip():
+                _say(f"--- the last output of {app.name} ---\n{app.output()}")
+        raise
+    finally:
+        for app in apps.values():
+            app.stop()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    plan = _parse(argv)
+    # SIGTERM unwinds like Ctrl-C, so the finally in run() stops every process it started.
+    signal.signal(signal.SIGTERM, _terminated)
+    return run(plan)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

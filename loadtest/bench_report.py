@@ -1,0 +1,235 @@
+"""What the bench prints: the machine, a line per measurement, and the summary."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import TYPE_CHECKING
+
+from .bench_procs import cpu_model, git_state, loadavg, memory_gib
+from .bench_redis import RedisSpan, ScriptCost
+from .bench_wrk import WrkResult, wrk_version
+
+if TYPE_CHECKING:
+    from .bench import Plan
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    system: str
+    round_no: int
+    result: WrkResult
+    redis: RedisSpan
+    busy_cores: float
+    other_cores: float
+    stored: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    members: int
+    part: int
+    seconds: float
+    used_before: int
+    used_after: int
+    imported: int
+    updated: int
+    retried: list[str]
+    error: str = ""
+
+    @property
+    def bytes_per_member(self) -> float:
+        return (self.used_after - self.used_before) / self.members
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The engine's orders twice, back to back: plain, then with every command slowlogged."""
+
+    plain: Measurement
+    logged: Measurement
+    costs: Sequence[ScriptCost]
+    entries: int
+
+
+def machine(plan: "Plan", redis_version: str) -> str:
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return "\n".join([
+        "== Machine ==",
+        f"CPU          {cpu_model()}, {os.cpu_count()} logical cores ({affinity} usable by this process)",
+        f"memory       {memory_gib():.1f} GiB",
+        f"OS           {platform.system()} {platform.release()}",
+        f"Python       {platform.python_version()} ({platform.python_implementation()})",
+        f"Redis        {redis_version} (embedded redis-server, own data dir, AOF everysec), unix socket",
+        f"stack        starlette {version('starlette')}, uvicorn {version('uvicorn')} (uvloop {version('uvloop')}, "
+        f"httptools {version('httptools')}), redis-py {version('redis')}",
+        f"load         {wrk_version()}, {plan.wrk_threads} threads, {plan.connections} connections, "
+        f"{plan.seconds:g} s x {plan.rounds} rounds, warm-up {plan.warmup_s:g} s per system",
+        f"workers      {plan.workers} uvicorn workers per system",
+        f"code         {git_state()}",
+        f"load average {loadavg()} (1/5/15 min) at start",
+        "",
+    ])
+
+
+def import_line(imported: ImportResult) -> str:
+    if imported.error:
+        return f"  IMPORT FAILED after {imported.seconds:.1f} s: {imported.error}"
+    rate = imported.members / imported.seconds if imported.seconds else 0.0
+    return (f"  {imported.members} members in {imported.seconds:.1f} s ({rate:,.0f}/s); used_memory "
+            f"{imported.used_before / 2**20:.1f} -> {imported.used_after / 2**20:.1f} MiB, "
+            f"{imported.bytes_per_member:.0f} bytes per member"
+            + (f"; {len(imported.retried)} part(s) retried after a 5xx" if imported.retried else ""))
+
+
+def _redis_us_per_request(m: Measurement) -> float:
+    return m.redis.cpu_s * 1e6 / m.result.requests if m.result.requests else 0.0
+
+
+def progress_line(m: Measurement) -> str:
+    r = m.result
+    stored = "" if m.stored is None else f"  stored {m.stored}"
+    return (f"  round {m.round_no} {m.system:<13} {r.rps:9.0f} rps  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:7.2f} ms"
+            f"  errors {r.errors}  redis {_redis_us_per_request(m):5.1f} us/req"
+            f"  cpu busy {m.busy_cores:.2f} cores (not ours {m.other_cores:.2f}){stored}")
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def _by_system(measurements: Sequence[Measurement]) -> dict[str, list[Measurement]]:
+    grouped: dict[str, list[Measurement]] = {}
+    for m in measurements:
+        grouped.setdefault(m.system, []).append(m)
+    return grouped
+
+
+def _systems_table(grouped: dict[str, list[Measurement]]) -> list[str]:
+    lines = [f"{'system':<14}{'rps':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'redis us/req':>14}"
+             f"{'not-ours cores':>16}   rps per round"]
+    for system, ms in grouped.items():
+        rounds = " ".join(f"{m.result.rps:.0f}" for m in ms)
+        lines.append(
+            f"{system:<14}{_median([m.result.rps for m in ms]):9.0f}{_median([m.result.p50_ms for m in ms]):9.2f}"
+            f"{_median([m.result.p99_ms for m in ms]):9.2f}{sum(m.result.errors for m in ms):8d}"
+            f"{_median([_redis_us_per_request(m) for m in ms]):14.1f}"
+            f"{_median([m.other_cores for m in ms]):16.2f}   {rounds}")
+    return lines
+
+
+def _ratios(grouped: dict[str, list[Measurement]]) -> list[str]:
+    rps = {system: _median([m.result.rps for m in ms]) for system, ms in grouped.items()}
+    lines = []
+    for top, bottom in (("engine-order", "ceiling"), ("engine-order", "naive"), ("engine-enter", "ceiling"),
+                        ("engine-enter", "naive"), ("engine-order", "watch")):
+        if rps.get(top) is not None and rps.get(bottom):
+            lines.append(f"{top + ' / ' + bottom:<26}{rps[top] / rps[bottom]:6.2f}")
+    return lines
+
+
+def _sum_calls(ms: Sequence[Measurement], command: str) -> tuple[int, int]:
+    return sum(m.redis.calls(command) for m in ms), sum(m.redis.usec(command) for m in ms)
+
+
+def _script_lines(profile: Profile) -> list[str]:
+    plain, logged = profile.plain, profile.logged
+    sampled = sum(c.calls * c.usec_per_call for c in profile.costs)
+    orders = logged.result.requests
+    if not (sampled and orders and plain.result.requests and plain.redis.calls("evalsha")):
+        return ["  (no per-script profile: the slowlog sample was empty)"]
+    plain_per_order = plain.redis.usec("evalsha") / plain.result.requests
+    plain_per_call = plain.redis.usec("evalsha") / plain.redis.calls("evalsha")
+    logged_per_call = logged.redis.usec("evalsha") / max(1, logged.redis.calls("evalsha"))
+    lines = [
+        f"  by script: two {plain.result.duration_s:.0f} s runs after the rounds, plain then with every command in the"
+        " slowlog",
+        f"  (EVALSHA {plain_per_call:.1f} -> {logged_per_call:.1f} us/call; {orders} orders, {profile.entries} entries"
+        " logged).",
+        f"  Each script's share of logged EVALSHA time x the plain run's {plain_per_order:.1f} us of EVALSHA per order:",
+    ]
+    for c in profile.costs:
+        share = c.calls * c.usec_per_call / sampled
+        per_order = c.calls / orders
+        lines.append(f"    {c.name:<18} {per_order:5.2f} calls/order  {share:6.1%} of EVALSHA time"
+                     f"  ~{share * plain_per_order / per_order:6.1f} us/call  (logged {c.usec_per_call:.1f}, of which"
+                     f" {c.nested_commands:.0f} Redis commands {c.nested_usec:.1f})")
+    return lines
+
+
+def _redis_lines(grouped: dict[str, list[Measurement]], profile: Profile) -> list[str]:
+    lines: list[str] = []
+    orders = grouped.get("engine-order", [])
+    requests = sum(m.result.requests for m in orders)
+    if orders and requests:
+        calls, usec = _sum_calls(orders, "evalsha")
+        cpu = sum(m.redis.cpu_s for m in orders) * 1e6 / requests
+        per_call = usec / calls if calls else 0.0
+        per_order = usec / requests
+        lines += [
+            "engine-order rounds (CONFIG RESETSTAT before each, summed over the rounds):",
+            f"  EVALSHA usec_per_call, all scripts      {per_call:8.1f} us",
+            f"  EVALSHA calls per order                 {calls / requests:8.2f}",
+            f"  EVALSHA time per order                  {per_order:8.1f} us",
+            f"  Redis process CPU per order (user+sys)  {cpu:8.1f} us   (includes networking and AOF writes)",
+        ]
+    lines += _script_lines(profile)
+    for system, command in (("naive", "evalsha"), ("watch", "watch"), ("engine-enter", "evalsha")):
+        ms = grouped.get(system, [])
+        requests = sum(m.result.requests for m in ms)
+        if not ms or not requests:
+            continue
+        calls, usec = _sum_calls(ms, command)
+        cpu = sum(m.redis.cpu_s for m in ms) * 1e6 / requests
+        if command == "watch":
+            exec_calls, _ = _sum_calls(ms, "exec")
+            lines.append(f"{system}: {calls / requests:.2f} WATCH per order (attempts), {exec_calls / requests:.2f}"
+                         f" EXEC per order, Redis CPU {cpu:.1f} us per order")
+        else:
+            lines.append(f"{system}: EVALSHA usec_per_call {usec / calls if calls else 0:.1f} us, "
+                         f"{calls / requests:.2f} calls per request, Redis CPU {cpu:.1f} us per request")
+    return lines
+
+
+def _member_lines(imported: ImportResult) -> list[str]:
+    what = (f"{imported.members} members (each a phone and a WeChat id, growth, points, a third with a leader)"
+            " through POST /v1/members/import,")
+    how = (f"streamed NDJSON generated on the fly: the {min(1000, imported.members)} buyers, then requests of"
+           f" {imported.part} members one after another")
+    retries = [f"retried: {r}" for r in imported.retried]
+    if imported.error:
+        return [f"importing {what}", how, *retries, f"FAILED after {imported.seconds:.1f} s, so no memory per member:",
+                f"  {imported.error[:600]}", "(the buyers had been imported first, so the rounds ran)"]
+    rate = imported.members / imported.seconds if imported.seconds else 0.0
+    return [f"imported {what}", how + f": {imported.seconds:.1f} s ({rate:,.0f} members/s)", *retries,
+            f"used_memory {imported.used_before:,} -> {imported.used_after:,} bytes: "
+            f"{imported.bytes_per_member:.0f} bytes per member"]
+
+
+def summary(plan: "Plan", measurements: Sequence[Measurement], profile: Profile, imported: ImportResult,
+            elapsed_s: float) -> str:
+    grouped = _by_system(measurements)
+    busiest = max((m.other_cores for m in measurements), default=0.0)
+    return "\n".join([
+        f"== Systems: median of {plan.rounds} round(s) of {plan.seconds:g} s, wrk -t{plan.wrk_threads} "
+        f"-c{plan.connections}, {plan.workers} uvicorn workers each ==",
+        *_systems_table(grouped),
+        "errors = non-2xx responses + socket errors, summed over the rounds; redis us/req = Redis process CPU",
+        "per request; not-ours cores = CPU used on the machine by processes that are not this bench's.",
+        "",
+        "== Ratios of median rps ==",
+        *_ratios(grouped),
+        "",
+        "== Redis ==",
+        *_redis_lines(grouped, profile),
+        "",
+        "== Members ==",
+        *_member_lines(imported),
+        "",
+        f"total run time {elapsed_s:.0f} s; most cores used by others in any measurement {busiest:.2f}; "
+        f"load average {loadavg()} at the end",
+    ])
