@@ -1,4 +1,5 @@
-"""Money and stock under random sequences: enter, order, retry, cancel, expire.
+"""Money and stock under random sequences: enter, order, retry, cancel, expire, and the
+platform's pay and refund webhooks, replays included.
 
 A hypothesis state machine drives the engine functions in-process against the real
 Redis of the test run. It keeps a model of what each step must answer (every refusal
@@ -7,7 +8,9 @@ code, every price) and after every step reads Redis to check the invariants:
 - for every SKU, stock_left + reserved + sold == the initial stock;
 - no member's bought count exceeds the limit, and it equals the qty of its reserved orders;
 - coupons issued per template <= budget; a coupon is used exactly while an order holds it;
-- no member's points are negative, and points == initial - points of its reserved orders.
+- no member's points are negative, and points and growth are exactly the model's (spent
+  on orders, given back on release, earned on payment, taken back on refund);
+- paid and refunded units stay sold; every webhook applies once, however often replayed.
 
 Hypothesis state machines are synchronous: each machine runs its own event loop (and
 its own Store) and closes both when the run ends. It works in a database of its own,
@@ -32,7 +35,8 @@ from hypothesis import HealthCheck, settings as hsettings
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
                                  run_state_machine_as_test)
 
-from engine import entry, keys, members, orders, sessions, sweeper
+from engine import entry, keys, members, orders, platform, sessions, sweeper
+from engine.platform_events import OrderData, OrderPaid, OrderRefunded, PaidData
 from engine.errors import DomainError
 from engine.settings import Settings
 from engine.store import Store, close_store, open_store
@@ -71,6 +75,11 @@ MEMBERS: list[dict[str, Any]] = [
 TIER_OF = {"sm-reg1": "regular", "sm-reg2": "regular", "sm-sil": "silver", "sm-gold": "gold",
            "sm-gold2": "gold", "sm-bd": "black_diamond"}
 GUEST = "wechat:sm-guest"
+THRESHOLDS = [(t["min_growth"], t["name"]) for t in reversed(LADDER["tiers"])]
+
+
+def tier_for(growth: int) -> str:
+    return next(name for threshold, name in THRESHOLDS if growth >= threshold)
 IDENTITIES = [f"wechat:{m['member_id']}" for m in MEMBERS] + [GUEST]
 
 
@@ -93,7 +102,15 @@ class ModelOrder:
     member_id: str
     key: str
     request: OrderRequest
+    amount_due: int
+    points_to_earn: int
     status: str = "reserved"
+    sold: bool = False  # paid while reserved: its units and coupon stay taken, refunded or not
+    earned: tuple[int, int] = (0, 0)  # (points, growth) credited by the payment
+
+    @property
+    def holding(self) -> bool:
+        return self.status == "reserved" or self.sold
 
 
 @dataclass
@@ -117,6 +134,9 @@ class OrderMachine(RuleBasedStateMachine):
         self.member_of[GUEST] = None
         self.tier_of = dict(TIER_OF)
         self.initial_points = {m["member_id"]: m["points"] for m in MEMBERS}
+        self.points = dict(self.initial_points)
+        self.growth = {m["member_id"]: m["growth"] for m in MEMBERS}
+        self.webhooks: list[tuple[str, Any]] = []  # (webhook id, event) already applied
         self.stock = {sku: p["stock"] for sku, p in PRODUCTS.items()}
         self.orders: list[ModelOrder] = []
         self.coupons: dict[str, ModelCoupon] = {}
@@ -158,11 +178,11 @@ class OrderMachine(RuleBasedStateMachine):
         return [o for o in self.orders if o.status == "reserved"]
 
     def _bought(self, member_id: str, sku: str) -> int:
-        return sum(o.request.qty for o in self._reserved() if o.member_id == member_id and o.request.sku == sku)
+        return sum(o.request.qty for o in self.orders
+                   if o.holding and o.member_id == member_id and o.request.sku == sku)
 
     def _points(self, member_id: str) -> int:
-        return self.initial_points[member_id] - sum(o.request.points for o in self._reserved()
-                                                    if o.member_id == member_id)
+        return self.points[member_id]
 
     # --- rules ---------------------------------------------------------------------
 
@@ -223,6 +243,8 @@ class OrderMachine(RuleBasedStateMachine):
             self.member_of[identity] = placed.member_id
             self.tier_of[placed.member_id] = "regular"
             self.initial_points[placed.member_id] = 0
+            self.points[placed.member_id] = 0
+            self.growth[placed.member_id] = 0
         member_id = self.member_of[identity]
         assert placed.member_id == member_id and placed.tier == self._tier(identity)
         assert (placed.sku, placed.qty, placed.status) == (sku, qty, "reserved")
@@ -233,8 +255,10 @@ class OrderMachine(RuleBasedStateMachine):
             (unit_price, subtotal, coupon_id, coupon_discount)
         assert (placed.points_used, placed.points_discount, placed.amount_due) == (points, points, amount_due)
         assert placed.points_to_earn == amount_due * TIER_MULT[placed.tier] * SESSION_MULT // 100_000_000
-        self.orders.append(ModelOrder(placed.order_id, identity, member_id, key, request))
+        self.orders.append(ModelOrder(placed.order_id, identity, member_id, key, request, amount_due,
+                                      placed.points_to_earn))
         self.stock[sku] -= qty
+        self.points[member_id] -= points
         if coupon_id:
             self.coupons[coupon_id].status = "used"
 
@@ -322,8 +346,81 @@ class OrderMachine(RuleBasedStateMachine):
     def _released(self, order: ModelOrder, status: str) -> None:
         order.status = status
         self.stock[order.request.sku] += order.request.qty
+        self.points[order.member_id] += order.request.points
         if order.request.coupon_id:
             self.coupons[order.request.coupon_id].status = "available"
+
+    def _pick(self, pick: int, status: str | None) -> ModelOrder:
+        """An order in ``status`` when there is one, else any order."""
+        pool = [o for o in self.orders if o.status == status] or self.orders
+        return pool[pick % len(pool)]
+
+    def _apply(self, webhook_id: str, event: Any) -> str | DomainError:
+        return self.run(self._call(platform.receive(self.store, webhook_id, event)))
+
+    def _set_growth(self, member_id: str, growth: int) -> None:
+        self.growth[member_id] = growth
+        self.tier_of[member_id] = tier_for(growth)
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=st.integers(0, 1000), wrong_amount=st.sampled_from([False, False, False, True]),
+          a_reserved_one=st.sampled_from([True, True, False]))
+    def pay(self, pick: int, wrong_amount: bool, a_reserved_one: bool) -> None:
+        """order.paid: reserved -> paid (points and growth earned, the tier may rise);
+        released -> paid_after_release; already paid -> nothing; a wrong amount -> 409."""
+        order = self._pick(pick, "reserved" if a_reserved_one else None)
+        event = OrderPaid(data=PaidData(order_id=order.order_id, amount=order.amount_due + wrong_amount))
+        webhook_id = uuid.uuid4().hex
+        result = self._apply(webhook_id, event)
+        self.seen[f"pay:{result.code if isinstance(result, DomainError) else result}"] += 1
+        if wrong_amount:
+            assert isinstance(result, DomainError) and result.code == "amount_mismatch", result
+            return
+        self.webhooks.append((webhook_id, event))
+        if order.status == "reserved":
+            assert result == "paid", result
+            earned = (order.points_to_earn, order.amount_due // 100)
+            order.status, order.sold, order.earned = "paid", True, earned
+            self.points[order.member_id] += earned[0]
+            self._set_growth(order.member_id, self.growth[order.member_id] + earned[1])
+        elif order.status in ("cancelled", "expired"):
+            assert result == "paid_after_release", result
+            order.status = "paid_after_release"
+        else:
+            assert result == "duplicate", result
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=st.integers(0, 1000), a_paid_one=st.sampled_from([True, True, False]))
+    def refund(self, pick: int, a_paid_one: bool) -> None:
+        """order.refunded: paid -> refunded, spent points back, earned points and growth
+        taken back (never below zero); only a paid order can be refunded."""
+        order = self._pick(pick, "paid" if a_paid_one else None)
+        event = OrderRefunded(data=OrderData(order_id=order.order_id))
+        webhook_id = uuid.uuid4().hex
+        result = self._apply(webhook_id, event)
+        self.seen[f"refund:{result.code if isinstance(result, DomainError) else result}"] += 1
+        if order.status in ("reserved", "cancelled", "expired"):
+            assert isinstance(result, DomainError) and result.code == "invalid_state", result
+            return
+        self.webhooks.append((webhook_id, event))
+        if order.status == "refunded":
+            assert result == "duplicate", result
+            return
+        assert result == "refunded", result
+        if order.sold:
+            member_id = order.member_id
+            self.points[member_id] += order.request.points
+            self.points[member_id] -= min(order.earned[0], self.points[member_id])
+            self._set_growth(member_id, self.growth[member_id] - min(order.earned[1], self.growth[member_id]))
+        order.status = "refunded"
+
+    @precondition(lambda self: self.webhooks)
+    @rule(pick=st.integers(0, 1000))
+    def replay_webhook(self, pick: int) -> None:
+        """The platform delivers an applied webhook again: acknowledged, nothing applied."""
+        webhook_id, event = self.webhooks[pick % len(self.webhooks)]
+        self.seen["replay_webhook"] += 1
+        assert self._apply(webhook_id, event) == "duplicate"
 
     @rule(identity=st.sampled_from(IDENTITIES))
     def my_orders(self, identity: str) -> None:
@@ -348,16 +445,19 @@ class OrderMachine(RuleBasedStateMachine):
         # Orders: exactly the model's, with the model's status (no pending or aborted leftovers).
         assert {oid: o.status for oid, o in stored.items()} == {o.order_id: o.status for o in self.orders}
         reserved = [o for o in stored.values() if o.status == "reserved"]
+        holding = [stored[o.order_id] for o in self.orders if o.holding]
+        sold = {o.order_id for o in self.orders if o.sold}
 
         for sku, product in PRODUCTS.items():
-            stock, held, sold = (int(v or 0) for v in await client.hmget(k.product(sku), "stock", "reserved", "sold"))
-            assert stock + held + sold == product["stock"], (sku, stock, held, sold)
+            stock, held, units_sold = (int(v or 0) for v in await client.hmget(k.product(sku), "stock", "reserved", "sold"))
+            assert stock + held + units_sold == product["stock"], (sku, stock, held, units_sold)
             assert stock >= 0 and held == sum(o.qty for o in reserved if o.sku == sku), (sku, held)
+            assert units_sold == sum(o.qty for o in stored.values() if o.sku == sku and o.order_id in sold)
             assert stock == self.stock[sku], (sku, stock, self.stock[sku])
 
         bought = {f: int(v) for f, v in (await client.hgetall(k.bought)).items()}
         expected_bought: dict[str, int] = {}
-        for o in reserved:
+        for o in holding:
             field = f"{o.member_id}|{o.sku}"
             expected_bought[field] = expected_bought.get(field, 0) + o.qty
         assert {f: v for f, v in bought.items() if v} == expected_bought, (bought, expected_bought)
@@ -371,8 +471,8 @@ class OrderMachine(RuleBasedStateMachine):
             issued = int(templates.get(f"{tid}|issued", 0))
             assert issued <= template["budget"] and issued == self.issued[tid], (tid, issued)
             assert sum(1 for c in stored_coupons if c["template_id"] == tid) == issued
-        in_use = {o.coupon_id: o.order_id for o in reserved if o.coupon_id}
-        assert len(in_use) == sum(1 for o in reserved if o.coupon_id), "one coupon on two orders"
+        in_use = {o.coupon_id: o.order_id for o in holding if o.coupon_id}
+        assert len(in_use) == sum(1 for o in holding if o.coupon_id), "one coupon on two orders"
         for c in stored_coupons:
             assert c["status"] == ("used" if c["coupon_id"] in in_use else "available"), c
             assert c["status"] == self.coupons[c["coupon_id"]].status
@@ -381,10 +481,9 @@ class OrderMachine(RuleBasedStateMachine):
             # One packed field per member: "growth|points|leader|identities|visited".
             packed = await client.hget(keys.MemberKeys(member_id).members, member_id)
             assert packed is not None and packed.count("|") == 4, (member_id, packed)
-            points = int(packed.split("|")[1])
-            assert points >= 0, (member_id, points)
-            spent = sum(o.points_used for o in reserved if o.member_id == member_id)
-            assert points == self.initial_points[member_id] - spent, (member_id, points, spent)
+            growth, points = (int(v) for v in packed.split("|")[:2])
+            assert points >= 0 and growth >= 0, (member_id, points, growth)
+            assert (points, growth) == (self.points[member_id], self.growth[member_id]), member_id
 
         due = set(await client.zrange(k.expiry, 0, -1))
         assert due == {o.order_id for o in reserved}, due
@@ -403,6 +502,6 @@ def _own_database(url: str) -> str:
 def test_order_state_machine(settings: Settings) -> None:
     OrderMachine.settings_under_test = replace(settings, redis_url=_own_database(settings.redis_url))
     run_state_machine_as_test(OrderMachine, settings=hsettings(
-        max_examples=50, stateful_step_count=30, deadline=None, database=None, print_blob=True,
+        max_examples=60, stateful_step_count=50, deadline=None, database=None, print_blob=True,
         suppress_health_check=[HealthCheck.too_slow]))
     print(f"\nexercised: {dict(sorted(OrderMachine.seen.items()))}")
