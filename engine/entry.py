@@ -43,7 +43,9 @@ def product_views(parsed: SessionDef, tier: str, rows: list[list[int]]) -> list[
     return views
 
 
-async def enter(store: Store, identity: str, session_id: str, leader_ref: str | None) -> Entry:
+async def enter(store: Store, identity: str, session_id: str, leader_ref: str | None,
+                webhook_id: str = "") -> Entry:
+    """Enter a live room; ``webhook_id`` is set when the platform's viewer.joined says so."""
     parsed = await require_def(store, session_id)
     now = now_ms()
     # Refuse an ended session before touching the member: a refusal changes nothing.
@@ -59,16 +61,18 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
         k = parsed.keys
         result = await store.scripts.call(
             "enter_session",
-            [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.bought, *parsed.product_keys],
-            [viewer, member.member_id if member else "", tier, now, parsed.version, k.tag, *parsed.skus])
+            [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.bought, k.events, *parsed.product_keys],
+            [viewer, member.member_id if member else "", tier, now, parsed.version, k.tag, webhook_id,
+             *parsed.skus])
         if result[0] == "stale":
             store.config.forget(f"session:{session_id}")
             parsed = await require_def(store, session_id)
             continue
         if result[0] == "err":
             raise refusal(result[1])
-        _, state, coupons, stocks, bought, issued = result
-        metrics.ENTRIES.labels(session_id, tier).inc()
+        _, state, coupons, stocks, bought, issued, counted = result
+        if counted:
+            metrics.ENTRIES.labels(session_id, tier).inc()
         if issued:
             metrics.COUPONS_ISSUED.labels(session_id, tier).inc(issued)
         multiplier = Decimal(ladder.multiplier_milli(tier) * parsed.multiplier_milli) / 1_000_000

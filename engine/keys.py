@@ -58,7 +58,7 @@ class SessionKeys:
     """Keys of one session, all in the session's slot."""
 
     __slots__ = ("session_id", "tag", "meta", "bought", "coupons", "held", "templates",
-                 "stats", "online", "member_orders", "orders", "expiry", "outbox")
+                 "stats", "online", "member_orders", "events", "orders", "expiry", "outbox")
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -73,6 +73,7 @@ class SessionKeys:
         self.stats = f"{base}:stats:{session_id}"
         self.online = f"{base}:online:{session_id}"
         self.member_orders = f"{base}:member_orders:{session_id}"
+        self.events = f"{base}:events:{session_id}"
         self.orders = slot.orders
         self.expiry = slot.expiry
         self.outbox = slot.outbox

@@ -69,7 +69,7 @@ async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
                 raise _unknown_session(d.session_id) if exc.code == "unknown_session" else exc
             return "applied"
         case ViewerJoined(data=d):
-            return await _joined(store, d.session_id,
+            return await _joined(store, webhook_id, d.session_id,
                                  [_identity(i, f"$.data.identities[{n}]") for n, i in enumerate(d.identities)],
                                  d.leader_ref)
         case ViewerLeft(data=d):
@@ -88,12 +88,13 @@ async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
     raise DomainError("invalid_request", f"unhandled event {type(event).__name__}", status=422)
 
 
-async def _joined(store: Store, session_id: str, identities: list[str], leader_ref: str | None) -> str:
-    """One ID, then exactly what entering does."""
+async def _joined(store: Store, webhook_id: str, session_id: str, identities: list[str],
+                  leader_ref: str | None) -> str:
+    """One ID, then exactly what entering does (the entry counted once per webhook id)."""
     member_id, conflict = await link(store, identities)
     as_viewer = f"member:{member_id}" if member_id else identities[0]
     try:
-        await entry.enter(store, as_viewer, session_id, leader_ref)
+        await entry.enter(store, as_viewer, session_id, leader_ref, webhook_id)
     except DomainError as exc:
         if exc.code == "unknown_session":
             raise _unknown_session(session_id) from None

@@ -1,17 +1,23 @@
 --[[ enter_session: a viewer enters a live room.
 
 KEYS[1] session meta   KEYS[2] stats   KEYS[3] online   KEYS[4] coupon templates
-KEYS[5] held coupons   KEYS[6] coupons KEYS[7] bought   KEYS[8..] product keys
+KEYS[5] held coupons   KEYS[6] coupons KEYS[7] bought   KEYS[8] platform events seen here
+KEYS[9..] product keys
 ARGV[1] viewer (member id, or the identity of a guest)   ARGV[2] member_id ("" = guest)
 ARGV[3] tier   ARGV[4] now_ms   ARGV[5] definition version the caller's products are from
-ARGV[6] session tag (coupon ids start with it)   ARGV[7..] SKUs, one per product key
+ARGV[6] session tag (coupon ids start with it)
+ARGV[7] the platform webhook id of a viewer.joined ("" for a viewer's own request)
+ARGV[8..] SKUs, one per product key
 Counts the entry by tier, marks the viewer online, and issues the member one coupon of
 each template open to its tier whose budget is not spent and of which it holds none.
-Returns {"ok", state, {coupon_json...}, {stock_left...}, {bought...}, coupons issued now}
+A webhook id is remembered for 25 hours, so a joined event applied again after the
+engine died half-way counts the entry once (the rest is idempotent by itself).
+Returns {"ok", state, {coupon_json...}, {stock_left...}, {bought...}, coupons issued now,
+         1 if the entry was counted now else 0}
         {"stale", version} the caller's definition is out of date: nothing written
         {"err", "unknown_session" | "session_ended"}
-Example: EVALSHA sha 9 <keys> m-001 m-001 gold 1764590400000 3 1a2b3c4d MILK-1L MILK-FLASH
-         -> {"ok", "live", {'{"coupon_id":"1a2b3c4d-c1",...}'}, {998, 100}, {0, 0}, 1}
+Example: EVALSHA sha 10 <keys> m-001 m-001 gold 1764590400000 3 1a2b3c4d "" MILK-1L MILK-FLASH
+         -> {"ok", "live", {'{"coupon_id":"1a2b3c4d-c1",...}'}, {998, 100}, {0, 0}, 1, 1}
 ]]
 --#include _session_state.lua
 local viewer, member_id, tier = ARGV[1], ARGV[2], ARGV[3]
@@ -23,7 +29,17 @@ if s[4] ~= ARGV[5] then return {'stale', s[4]} end
 local state = session_state(s[1], s[2], s[3], now)
 if state == 'ended' then return {'err', 'session_ended'} end
 
-redis.call('HINCRBY', KEYS[2], tier .. '|entries', 1)
+local event_id = ARGV[7]
+local counted = 1
+if event_id ~= '' then
+  if redis.call('ZSCORE', KEYS[8], event_id) then
+    counted = 0
+  else
+    redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - 25 * 3600 * 1000)
+    redis.call('ZADD', KEYS[8], now, event_id)
+  end
+end
+if counted == 1 then redis.call('HINCRBY', KEYS[2], tier .. '|entries', 1) end
 if redis.call('HSETNX', KEYS[3], viewer, tier) == 1 then
   redis.call('HINCRBY', KEYS[2], tier .. '|online', 1)
 end
@@ -61,8 +77,8 @@ if member_id ~= '' then
 end
 
 local stocks, bought = {}, {}
-for i = 8, #KEYS do
+for i = 9, #KEYS do
   stocks[#stocks + 1] = tonumber(redis.call('HGET', KEYS[i], 'stock') or 0)
   bought[#bought + 1] = tonumber(redis.call('HGET', KEYS[7], member_id .. '|' .. ARGV[i - 1]) or 0)
 end
-return {'ok', state, coupons, stocks, bought, issued}
+return {'ok', state, coupons, stocks, bought, issued, counted}

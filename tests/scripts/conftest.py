@@ -156,13 +156,14 @@ async def set_points(client: aioredis.Redis, member_id: str, points: int) -> Non
 
 
 async def enter(scripts: Scripts, parsed: sessions.SessionDef, viewer: str, member_id: str, tier: str,
-                now: int = T0, version: str | None = None) -> Any:
+                now: int = T0, version: str | None = None, webhook_id: str = "") -> Any:
     """enter_session exactly as engine/entry.py calls it."""
     k = parsed.keys
     return await scripts.call(
         "enter_session",
-        [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.bought, *parsed.product_keys],
-        [viewer, member_id, tier, now, parsed.version if version is None else version, k.tag, *parsed.skus])
+        [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.bought, k.events, *parsed.product_keys],
+        [viewer, member_id, tier, now, parsed.version if version is None else version, k.tag, webhook_id,
+         *parsed.skus])
 
 
 def reserve_call(sk: keys.SessionKeys, *, sku: str = "MILK", member: str = "m-gold", tier: str = "gold",

@@ -35,7 +35,7 @@ async def test_member_entry_issues_its_tiers_coupons(redis, scripts: Scripts, st
     c1, c2 = coupon(parsed, 1, "gold-10", "m-gold"), coupon(parsed, 2, "all-5pct", "m-gold")
 
     result = await enter(scripts, parsed, "m-gold", "m-gold", "gold")
-    assert decoded(result) == ["ok", "live", [c1, c2], STOCKS, [0, 0, 0, 0, 0], 2]
+    assert decoded(result) == ["ok", "live", [c1, c2], STOCKS, [0, 0, 0, 0, 0], 2, 1]
     assert changes(before, await snapshot(redis)) == {
         k.stats: {"gold|entries": "1", "gold|online": "1", "gold|coupons_issued": "2"},
         k.online: {"m-gold": "gold"},
@@ -52,9 +52,25 @@ async def test_second_entry_issues_nothing_and_counts_online_once(redis, scripts
     first = await enter(scripts, parsed, "m-gold", "m-gold", "gold")
     before = await snapshot(redis)
     again = await enter(scripts, parsed, "m-gold", "m-gold", "gold", now=T0 + MINUTE)
-    assert (first[5], again) == (2, [*first[:5], 0])
+    assert (first[5], again) == (2, [*first[:5], 0, 1])
     assert changes(before, await snapshot(redis)) == {
         k.stats: {"gold|entries": "2", "gold|online": "1", "gold|coupons_issued": "2"}}
+
+
+async def test_a_joined_webhook_applied_again_counts_the_entry_once(redis, scripts: Scripts,
+                                                                   store: Store) -> None:
+    parsed = await define(store)
+    k = parsed.keys
+    first = await enter(scripts, parsed, "m-gold", "m-gold", "gold", webhook_id="msg_1")
+    assert first[6] == 1
+    before = await snapshot(redis)
+    again = await enter(scripts, parsed, "m-gold", "m-gold", "gold", now=T0 + MINUTE, webhook_id="msg_1")
+    assert again == [*first[:5], 0, 0]
+    assert await snapshot(redis) == before
+    other = await enter(scripts, parsed, "m-gold", "m-gold", "gold", now=T0 + MINUTE, webhook_id="msg_2")
+    assert other[6] == 1
+    assert await redis.hget(k.stats, "gold|entries") == "2"
+    assert await redis.zrange(k.events, 0, -1, withscores=True) == [("msg_1", T0), ("msg_2", T0 + MINUTE)]
 
 
 async def test_entry_reports_bought_counts(redis, scripts: Scripts, store: Store) -> None:
@@ -79,7 +95,7 @@ async def test_guest_entry_is_counted_but_gets_no_coupon(redis, scripts: Scripts
     k = parsed.keys
     before = await snapshot(redis)
     result = await enter(scripts, parsed, "wechat:oGuest", "", "guest")
-    assert result == ["ok", "live", [], STOCKS, [0, 0, 0, 0, 0], 0]
+    assert result == ["ok", "live", [], STOCKS, [0, 0, 0, 0, 0], 0, 1]
     assert changes(before, await snapshot(redis)) == {
         k.stats: {"guest|entries": "1", "guest|online": "1"},
         k.online: {"wechat:oGuest": "guest"},
