@@ -86,14 +86,10 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
 
 
 async def products(store: Store, identity: str, session_id: str) -> ProductList:
-    parsed = await require_def(store, session_id)
+    await require_def(store, session_id)  # an unknown session is a 404 before anything else
     member_id, _ = await members.resolve(store, identity)
     member = await members.touch(store, member_id) if member_id else None
     ladder = await store.config.ladder()
     tier = ladder.tier_for(member.growth).name if member else GUEST
-    for _ in range(5):
-        counts = await live_counts(store, parsed, member.member_id if member else "")
-        if counts is not None:
-            return ProductList(tier=tier, products=product_views(parsed, tier, counts[1]))
-        parsed = await require_def(store, session_id)
-    raise DomainError("request_in_progress", "the session is being redefined; retry")
+    parsed, _, rows = await live_counts(store, session_id, member.member_id if member else "")
+    return ProductList(tier=tier, products=product_views(parsed, tier, rows))

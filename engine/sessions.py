@@ -179,34 +179,36 @@ async def require_def(store: Store, session_id: str) -> SessionDef:
     return parsed
 
 
-async def live_counts(store: Store, parsed: SessionDef, member_id: str) -> tuple[str, list[list[int]]] | None:
-    """(state, [stock_left, bought, reserved, sold] per product), or None when stale."""
-    k = parsed.keys
-    result = await store.scripts.call(
-        "read_products", [k.meta, k.bought, *parsed.product_keys],
-        [member_id, now_ms(), parsed.version, *parsed.skus])
-    if result[0] == "err":
-        raise refusal(result[1])
-    if result[0] == "stale":
-        store.config.forget(f"session:{parsed.session_id}")
-        return None
-    return result[1], [list(col) for col in zip(*result[2:6])] if parsed.products else []
+async def live_counts(store: Store, session_id: str, member_id: str = "") -> tuple[SessionDef, str, list[list[int]]]:
+    """(definition, state, [stock_left, bought, reserved, sold] per product), read together.
+
+    The script refuses a definition that changed meanwhile ("stale"); it is then read
+    again, so the numbers always line up with the products they are for.
+    """
+    for _ in range(5):
+        parsed = await require_def(store, session_id)
+        k = parsed.keys
+        result = await store.scripts.call(
+            "read_products", [k.meta, k.bought, *parsed.product_keys],
+            [member_id, now_ms(), parsed.version, *parsed.skus])
+        if result[0] == "err":
+            raise refusal(result[1])
+        if result[0] == "stale":
+            store.config.forget(f"session:{session_id}")
+            continue
+        rows = [list(col) for col in zip(*result[2:6])] if parsed.products else []
+        return parsed, result[1], rows
+    raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
 
 
 async def view(store: Store, session_id: str) -> SessionView:
-    for _ in range(5):
-        parsed = await require_def(store, session_id)
-        counts = await live_counts(store, parsed, "")
-        if counts is None:
-            continue
-        state, rows = counts
-        spec = parsed.spec
-        products = [ProductState(**msgspec.structs.asdict(p.spec), stock_left=row[0])
-                    for p, row in zip(parsed.products, rows)]
-        return SessionView(session_id=session_id, state=state, title=spec.title, starts_at=spec.starts_at,
-                           ends_at=spec.ends_at, points_multiplier=spec.points_multiplier,
-                           reservation_minutes=spec.reservation_minutes, products=products, coupons=spec.coupons)
-    raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
+    parsed, state, rows = await live_counts(store, session_id)
+    spec = parsed.spec
+    products = [ProductState(**msgspec.structs.asdict(p.spec), stock_left=row[0])
+                for p, row in zip(parsed.products, rows)]
+    return SessionView(session_id=session_id, state=state, title=spec.title, starts_at=spec.starts_at,
+                       ends_at=spec.ends_at, points_multiplier=spec.points_multiplier,
+                       reservation_minutes=spec.reservation_minutes, products=products, coupons=spec.coupons)
 
 
 async def set_state(store: Store, session_id: str, state: str) -> SessionView:

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from .codec import encode
 from .errors import DomainError
 from .ladder import GUEST
-from .sessions import live_counts, require_def
+from .sessions import live_counts
 from .store import Store
 
 log = logging.getLogger("livebenefits.stats")
@@ -52,20 +52,14 @@ class SessionStats(msgspec.Struct):
 
 async def session_stats(store: Store, session_id: str) -> SessionStats:
     """Every tier of the ladder and ``guest`` appear, zeros included, so charts keep their series."""
-    for _ in range(5):
-        parsed = await require_def(store, session_id)
-        counts = await live_counts(store, parsed, "")
-        if counts is None:
-            continue
-        state, rows = counts
-        raw = await store.client.hgetall(parsed.keys.stats)
-        ladder = await store.config.ladder()
-        names = [t.name for t in ladder.tiers] + [GUEST]
-        names += sorted({field.partition("|")[0] for field in raw} - set(names))
-        tiers = {name: TierStats(**{c: int(raw.get(f"{name}|{c}", 0)) for c in COUNTERS}) for name in names}
-        products = {p.spec.sku: ProductStats(row[0], row[2], row[3]) for p, row in zip(parsed.products, rows)}
-        return SessionStats(session_id, state, tiers, products)
-    raise DomainError("request_in_progress", "the session is being redefined; retry")
+    parsed, state, rows = await live_counts(store, session_id)
+    raw = await store.client.hgetall(parsed.keys.stats)
+    ladder = await store.config.ladder()
+    names = [t.name for t in ladder.tiers] + [GUEST]
+    names += sorted({field.partition("|")[0] for field in raw} - set(names))
+    tiers = {name: TierStats(**{c: int(raw.get(f"{name}|{c}", 0)) for c in COUNTERS}) for name in names}
+    products = {p.spec.sku: ProductStats(row[0], row[2], row[3]) for p, row in zip(parsed.products, rows)}
+    return SessionStats(session_id, state, tiers, products)
 
 
 def stats_event(stats: SessionStats | bytes) -> bytes:
