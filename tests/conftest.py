@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,14 +20,21 @@ JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
 WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3OA=="
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False)
+@contextmanager
+def running_redis(data_dir: Path) -> Iterator[str]:
+    """A redis-server of its own in ``data_dir`` (no persistence); yields its URL."""
+    server = EmbeddedRedis(data_dir, persist=False)
     url = server.start()
     try:
         yield url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

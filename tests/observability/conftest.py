@@ -15,18 +15,14 @@ import httpx
 import pytest
 import redis
 
-from engine.redis_server import EmbeddedRedis
+from tests.conftest import running_redis
 from tests.live import LiveEngine
 
 
 @pytest.fixture(scope="package")
 def own_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("observability-redis"), persist=False)
-    url = server.start()
-    try:
+    with running_redis(tmp_path_factory.mktemp("observability-redis")) as url:
         yield url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

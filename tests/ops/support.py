@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.helpers import LADDER, live_session, ndjson
-from tests.payments.support import SseEvent, sse_events
+from tests.sse import SseEvent, StreamReader, sse_events
 
 # Growth that puts a member in each tier of tests.helpers.LADDER.
 GROWTH = {"regular": 0, "silver": 1500, "gold": 6000, "black_diamond": 25000}
@@ -64,7 +64,7 @@ def seed_sync(http: httpx.Client, operator: dict[str, str], uid: str, per_tier: 
 
 
 @dataclass
-class StatsStream:
+class StatsStream(StreamReader):
     """``GET /v1/sessions/{id}/stats/stream`` read in a task; ``next()`` waits for an event."""
 
     http: httpx.AsyncClient
@@ -75,19 +75,6 @@ class StatsStream:
     _events: asyncio.Queue[SseEvent] = field(default_factory=asyncio.Queue)
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> "StatsStream":
-        self._task = asyncio.create_task(self._read())
-        await asyncio.wait_for(self._connected.wait(), 10)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
 
     async def _read(self) -> None:
         timeout = httpx.Timeout(10.0, read=None)

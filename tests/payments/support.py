@@ -17,7 +17,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +29,7 @@ from standardwebhooks import Webhook
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import LADDER, ndjson, signed
 from tests.live import LiveEngine
+from tests.sse import SseEvent, StreamReader, sse_events  # noqa: F401 - SseEvent for the tests
 from tests.snapshot import assert_unchanged, snapshot  # noqa: F401 - the payment tests import them from here
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -42,40 +42,7 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     return body
 
 
-@dataclass
-class SseEvent:
-    id: str | None
-    event: str
-    data: str
-    received: float  # time.perf_counter() when the blank line ending it arrived
-
-    def json(self) -> Any:
-        return json.loads(self.data)
-
-
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[SseEvent]:
-    """Events from the lines of a ``text/event-stream``; comments and ``retry:`` are skipped."""
-    event_id: str | None = None
-    name, data = "message", []
-    async for line in lines:
-        if line == "":
-            if data:
-                yield SseEvent(event_id, name, "\n".join(data), time.perf_counter())
-            event_id, name, data = None, "message", []
-            continue
-        if line.startswith(":"):
-            continue
-        key, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if key == "id":
-            event_id = value
-        elif key == "event":
-            name = value
-        elif key == "data":
-            data.append(value)
-
-
-class LeaderStream:
+class LeaderStream(StreamReader):
     """A leader's SSE connection read in a task; events collect in ``events``."""
 
     def __init__(self, http: httpx.AsyncClient, leader_id: str, headers: dict[str, str],
@@ -90,19 +57,6 @@ class LeaderStream:
         self._connected = asyncio.Event()
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> "LeaderStream":
-        self._task = asyncio.create_task(self._read())
-        await asyncio.wait_for(self._connected.wait(), 10)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
 
     async def _read(self) -> None:
         timeout = httpx.Timeout(10.0, read=None)
