@@ -1,19 +1,19 @@
 """Lua scripts, loaded once from the ``lua_scripts`` package and called by SHA.
 
-redis-py's Script objects give EVALSHA with the NOSCRIPT fallback, so a restarted or
-failed-over Redis that lost its script cache is handled without a round of SCRIPT LOAD.
-On a single Redis, calls go through a Coalescer (engine/coalesce.py): one pipeline per
-event-loop tick.
+Every call goes through a Coalescer (engine/coalesce.py): the calls of one event-loop
+tick are one write per Redis server, a single Redis or each master of a cluster, and a
+Redis that lost its script cache (restart, failover) has the scripts loaded again there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from .coalesce import Coalescer
+from .coalesce import Coalescer, coalescer_for
 
 # Called with (script name, keys) before every script call; tests use it to prove that
 # no call spans two hash slots.
@@ -52,7 +52,7 @@ class Scripts:
         self.observer = observer
         # name -> a histogram child with .observe(seconds), for calls not in a pipeline
         self._timers = timers or {}
-        self._coalescer = coalescer
+        self._coalescer = coalescer or coalescer_for(client)
 
     def handle(self, name: str) -> Any:
         """The registered Script object of ``name``."""
@@ -67,10 +67,29 @@ class Scripts:
             return await handle(keys=keys, args=args, client=client)
         started = time.perf_counter()
         try:
-            if self._coalescer is not None:
-                return await self._coalescer.submit(handle, keys, args)
-            return await handle(keys=keys, args=args)
+            return await self._coalescer.submit(handle, keys, args)
         finally:
-            timer = self._timers.get(name)
-            if timer is not None:
-                timer.observe(time.perf_counter() - started)
+            self._timed(name, started)
+
+    async def call_all(self, calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> list[Any]:
+        """Many script calls at once, answers in order; the first error is raised once all have answered."""
+        if self.observer is not None:
+            for name, keys, _ in calls:
+                self.observer(name, keys)
+        started = time.perf_counter()
+        try:
+            answers = await asyncio.gather(
+                *(self._coalescer.submit(self._handles[name], keys, args) for name, keys, args in calls),
+                return_exceptions=True)
+        finally:
+            for name, _, _ in calls:
+                self._timed(name, started)
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        return answers
+
+    def _timed(self, name: str, started: float) -> None:
+        timer = self._timers.get(name)
+        if timer is not None:
+            timer.observe(time.perf_counter() - started)

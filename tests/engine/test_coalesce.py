@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from engine.coalesce import Coalescer, pack
+from engine.coalesce import StandaloneCoalescer, pack
 
 ECHO = "return {KEYS[1], ARGV[1]}"
 FAIL = "return redis.error_reply('ERR refused ' .. ARGV[1])"
@@ -23,7 +23,7 @@ def test_pack_is_resp() -> None:
 
 async def test_a_ticks_calls_share_one_round_trip_and_keep_their_answers(redis: aioredis.Redis) -> None:
     echo, fail = redis.register_script(ECHO), redis.register_script(FAIL)
-    coalescer = Coalescer(redis)
+    coalescer = StandaloneCoalescer(redis)
     await redis.config_resetstat()
     answers = await asyncio.gather(
         *(coalescer.submit(echo if i % 3 else fail, [f"k{i}"], [i]) for i in range(30)),
@@ -42,7 +42,7 @@ async def test_a_ticks_calls_share_one_round_trip_and_keep_their_answers(redis: 
 
 async def test_a_lost_script_cache_is_reloaded(redis: aioredis.Redis) -> None:
     incr = redis.register_script(INCR)
-    coalescer = Coalescer(redis)
+    coalescer = StandaloneCoalescer(redis)
     assert await coalescer.submit(incr, ["n"], [2]) == 2
     await redis.script_flush()
     assert await asyncio.gather(*(coalescer.submit(incr, ["n"], [1]) for _ in range(5))) == [3, 4, 5, 6, 7]
@@ -50,7 +50,7 @@ async def test_a_lost_script_cache_is_reloaded(redis: aioredis.Redis) -> None:
 
 async def test_a_cancelled_caller_leaves_the_others_answered(redis: aioredis.Redis) -> None:
     incr = redis.register_script(INCR)
-    coalescer = Coalescer(redis)
+    coalescer = StandaloneCoalescer(redis)
     await coalescer.submit(incr, ["n"], [0])
     first, second = coalescer.submit(incr, ["n"], [1]), coalescer.submit(incr, ["n"], [1])
     first.cancel()
