@@ -11,6 +11,7 @@ before a new one starts, so two never write the same files.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -46,6 +47,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too, both below 65536."""
+    for _ in range(100):
+        port = random.randint(20000, 55000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -62,15 +77,20 @@ def _alive(pid: int) -> bool:
 
 
 class EmbeddedRedis:
-    """One redis-server owning ``data_dir``: start, url, stop."""
+    """One redis-server owning ``data_dir``: start, url, stop.
+
+    With ``cluster`` it is a cluster node with no slots yet, on loopback TCP (cluster
+    nodes meet over TCP); tests and the benchmark form clusters of these.
+    """
 
     def __init__(self, data_dir: str | os.PathLike[str], *, fsync: str = "everysec",
-                 persist: bool = True) -> None:
+                 persist: bool = True, cluster: bool = False) -> None:
         if fsync not in ("everysec", "always"):
             raise ValueError("fsync must be 'everysec' or 'always'")
         self.data_dir = Path(data_dir).resolve()
         self.fsync = fsync
         self.persist = persist
+        self.cluster = cluster
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -100,7 +120,12 @@ class EmbeddedRedis:
             "--hash-max-ziplist-value", "128",
             "--protected-mode", "yes",
         ]
-        if len(str(sock)) <= _MAX_SOCKET_PATH:
+        if self.cluster:
+            port = _cluster_port()
+            args += ["--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                     "--cluster-config-file", str(self.data_dir / "nodes.conf")]
+            self.url = f"redis://127.0.0.1:{port}/0"
+        elif len(str(sock)) <= _MAX_SOCKET_PATH:
             args += ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
             self.url = f"unix://{sock}"
         else:
