@@ -1,19 +1,22 @@
 """The engine next to its peers, on this machine, in one command: ``python -m loadtest.bench``.
 
-Starts one embedded redis-server (its own data dir, AOF everysec, as in production) and
-five systems on their own ports, all run by uvicorn with the same workers, loop and
-HTTP parser, and loads each in turn with the same wrk settings:
+Starts one embedded redis-server (its own data dir, AOF everysec, as in production), a
+three-master Redis Cluster of the same binary, and six systems on their own ports, all
+run by uvicorn with the same workers, loop and HTTP parser, and loads each in turn with
+the same wrk settings:
 
-    ceiling       bare Starlette, one POST endpoint answering a small JSON
-    naive         Starlette + redis-py, one EVALSHA of a simple flash-sale script
-    watch         Starlette + redis-py, WATCH/MULTI/EXEC with retries
-    engine-order  POST /v1/sessions/{id}/orders: auth, validation, metrics, reserve_order
-    engine-enter  POST /v1/sessions/{id}/enter
+    ceiling               bare Starlette, one POST endpoint answering a small JSON
+    naive                 Starlette + redis-py, one EVALSHA of a simple flash-sale script
+    watch                 Starlette + redis-py, WATCH/MULTI/EXEC with retries
+    engine-order          POST /v1/sessions/{id}/orders: auth, validation, metrics, reserve_order
+    engine-order-cluster  the same, the engine on the cluster (--redis-cluster)
+    engine-enter          POST /v1/sessions/{id}/enter
 
-Rounds alternate (A B C D E, A B C D E, ...) so drift on a shared machine hits every
+Rounds alternate (A B C D E F, A B C D E F, ...) so drift on a shared machine hits every
 system alike; the report takes medians. It also imports ``--members`` members through
-the API and reports memory per member and import time, and Redis CPU per order.
-``--quick`` is a smoke run of under a minute.
+the API (into both engines) and reports memory per member and import time, and Redis
+CPU per order. ``--quick`` is a smoke run of under a minute; ``--no-cluster`` leaves the
+cluster out.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -37,6 +41,7 @@ import httpx
 import redis
 
 from engine.redis_server import EmbeddedRedis
+from tests.cluster import running_cluster
 
 from . import bench_report as report
 from . import bench_seed as seed
@@ -46,7 +51,9 @@ from .bench_redis import RedisSpanWatch, script_costs, slowlog_everything, used_
 from .bench_wrk import Load, run as run_wrk
 from .bench_report import Measurement
 
-SYSTEMS = ("ceiling", "naive", "watch", "engine-order", "engine-enter")
+SYSTEMS = ("ceiling", "naive", "watch", "engine-order", "engine-order-cluster", "engine-enter")
+CLUSTER_SYSTEM = "engine-order-cluster"
+CLUSTER_MASTERS = 3
 # The slowlog keeps this many commands during the per-script profile (nested ones too).
 _PROFILE_SLOWLOG_LEN = 200_000
 
@@ -63,12 +70,26 @@ class Plan:
     warmup_s: float
     profile_s: float
     quick: bool
+    # Masters of the cluster engine-order-cluster runs on; 0 leaves it out.
+    cluster_masters: int
+
+    @property
+    def systems(self) -> tuple[str, ...]:
+        return SYSTEMS if self.cluster_masters else tuple(s for s in SYSTEMS if s != CLUSTER_SYSTEM)
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """Where a system keeps its data: the servers to watch, and a client that finds any key."""
+
+    servers: tuple[redis.Redis, ...]
+    keys: redis.Redis | redis.RedisCluster
 
 
 def _parse(argv: Sequence[str] | None) -> Plan:
     parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, help="seconds per measurement (default 10; --quick 3)")
-    parser.add_argument("--rounds", type=int, help="rounds over the five systems (default 3; --quick 1)")
+    parser.add_argument("--rounds", type=int, help="rounds over the systems (default 3; --quick 1)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of every system (default 2)")
     parser.add_argument("--members", type=int, help="members to import (default 1000000; --quick 20000)")
@@ -76,6 +97,8 @@ def _parse(argv: Sequence[str] | None) -> Plan:
     parser.add_argument("--import-part", type=int, default=100_000,
                         help="members per import request, sent one after another (default 100000)")
     parser.add_argument("--quick", action="store_true", help="a smoke run of under a minute")
+    parser.add_argument("--no-cluster", action="store_true",
+                        help=f"leave out {CLUSTER_SYSTEM} (the engine on a {CLUSTER_MASTERS}-master Redis Cluster)")
     args = parser.parse_args(argv)
     plan = Plan(
         seconds=args.seconds or (3.0 if args.quick else 10.0),
@@ -83,7 +106,8 @@ def _parse(argv: Sequence[str] | None) -> Plan:
         connections=args.connections, workers=args.workers,
         members=args.members or (20_000 if args.quick else 1_000_000),
         wrk_threads=args.wrk_threads, import_part=args.import_part,
-        warmup_s=2.0 if args.quick else 3.0, profile_s=1.0 if args.quick else 3.0, quick=args.quick)
+        warmup_s=2.0 if args.quick else 3.0, profile_s=1.0 if args.quick else 3.0, quick=args.quick,
+        cluster_masters=0 if args.no_cluster else CLUSTER_MASTERS)
     if min(plan.seconds, plan.rounds, plan.connections, plan.workers, plan.members, plan.wrk_threads,
            plan.import_part) < 1:
         parser.error("every number must be at least 1")
@@ -96,12 +120,12 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _engine_env(redis_url: str, jwt_secret: str, work: Path) -> dict[str, str]:
+def _engine_env(jwt_secret: str, metrics_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("REDIS_URL", "LIVEBENEFITS_REDIS_URL", "LIVEBENEFITS_REDIS_CLUSTER")}
     env.update(LIVEBENEFITS_JWT_SECRET=jwt_secret, PYTHONUNBUFFERED="1",
                LIVEBENEFITS_WEBHOOK_SECRET="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
-               PROMETHEUS_MULTIPROC_DIR=str(work / "metrics"))
+               PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     return env
 
 
@@ -113,16 +137,22 @@ def _peer_env(redis_url: str) -> dict[str, str]:
     return env
 
 
-def _start_apps(plan: Plan, redis_url: str, jwt_secret: str, work: Path) -> dict[str, App]:
+def _start_apps(plan: Plan, redis_url: str, cluster_urls: list[str], jwt_secret: str,
+                work: Path) -> dict[str, App]:
+    """The peers and the engine on the single Redis; with a cluster, ``engine-cluster`` on it."""
     apps: dict[str, App] = {}
     for name, factory in (("ceiling", "ceiling_app"), ("naive", "naive_app"), ("watch", "watch_app")):
         port = free_port()
         apps[name] = App(name, uvicorn_command(f"loadtest.bench_peers:{factory}", port, plan.workers),
                          _peer_env(redis_url), port)
-    port = free_port()
-    apps["engine"] = App("engine", [sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1",
-                                    "--port", str(port), "--workers", str(plan.workers), "--redis-url", redis_url],
-                         _engine_env(redis_url, jwt_secret, work), port)
+    engines = [("engine", ["--redis-url", redis_url])]
+    if cluster_urls:
+        engines.append(("engine-cluster", ["--redis-url", cluster_urls[0], "--redis-cluster"]))
+    for name, redis_args in engines:
+        port = free_port()
+        apps[name] = App(name, [sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1",
+                                "--port", str(port), "--workers", str(plan.workers), *redis_args],
+                         _engine_env(jwt_secret, work / f"metrics-{name}"), port)
     for app in apps.values():
         app.start()
     return apps
@@ -133,7 +163,9 @@ def _wait_apps(apps: dict[str, App]) -> None:
     for name in ("ceiling", "naive", "watch"):
         apps[name].wait_ready(PEER_PATH, "POST", probe, {"Content-Type": "application/json",
                                                          "Idempotency-Key": f"probe-{name}"})
-    apps["engine"].wait_ready("/readyz")
+    for name in ("engine", "engine-cluster"):
+        if name in apps:
+            apps[name].wait_ready("/readyz")
 
 
 def _loads(apps: dict[str, App], engine: seed.EngineClient, buyers: int) -> dict[str, Load]:
@@ -143,40 +175,48 @@ def _loads(apps: dict[str, App], engine: seed.EngineClient, buyers: int) -> dict
     tokens = [engine.viewer_authorization(seed.phone(n)) for n in range(1, buyers + 1)]
     order = json.dumps({"sku": seed.SKU, "qty": 1})
     session = f"/v1/sessions/{seed.SESSION_ID}"
-    return {
+    loads = {
         "ceiling": Load(apps["ceiling"].url, PEER_PATH, peer_bodies, no_auth),
         "naive": Load(apps["naive"].url, PEER_PATH, peer_bodies, no_auth),
         "watch": Load(apps["watch"].url, PEER_PATH, peer_bodies, no_auth),
-        "engine-order": Load(apps["engine"].url, f"{session}/orders", [order] * buyers, tokens),
-        "engine-enter": Load(apps["engine"].url, f"{session}/enter", ["{}"] * buyers, tokens),
     }
+    # The engines share the JWT secret, so one buyer's token is good for both.
+    for suffix, app in (("", "engine"), ("-cluster", "engine-cluster")):
+        if app in apps:
+            loads[f"engine-order{suffix}"] = Load(apps[app].url, f"{session}/orders", [order] * buyers, tokens)
+            loads[f"engine-enter{suffix}"] = Load(apps[app].url, f"{session}/enter", ["{}"] * buyers, tokens)
+    return loads
 
 
 def _orders_key(system: str) -> str | None:
     from engine.keys import SessionKeys
 
-    return {"naive": NAIVE.orders, "watch": WATCH.orders,
-            "engine-order": SessionKeys(seed.SESSION_ID).orders}.get(system)
+    return {"naive": NAIVE.orders, "watch": WATCH.orders, "engine-order": SessionKeys(seed.SESSION_ID).orders,
+            CLUSTER_SYSTEM: SessionKeys(seed.SESSION_ID).orders}.get(system)
 
 
-def _measure(system: str, load: Load, plan: Plan, client: redis.Redis, cpu: CpuWatch, seconds: float,
+def _measure(system: str, load: Load, plan: Plan, backend: Backend, cpu: CpuWatch, seconds: float,
              round_no: int) -> Measurement:
     orders_key = _orders_key(system)
-    stored_before = client.hlen(orders_key) if orders_key else 0
-    span = RedisSpanWatch(client)
+    stored_before = backend.keys.hlen(orders_key) if orders_key else 0
+    span = RedisSpanWatch(*backend.servers)
     span.start()
     cpu.start()
     result = run_wrk(load, seconds=seconds, connections=plan.connections, threads=plan.wrk_threads)
     busy, other = cpu.stop()
     redis_span = span.stop()
-    stored = client.hlen(orders_key) - stored_before if orders_key else None
+    stored = backend.keys.hlen(orders_key) - stored_before if orders_key else None
     return Measurement(system, round_no, result, redis_span, busy, other, stored)
 
 
-def _import(engine: seed.EngineClient, client: redis.Redis, plan: Plan) -> report.ImportResult:
+def _used_memory(servers: Sequence[redis.Redis]) -> int:
+    return sum(used_memory_settled(server) for server in servers)
+
+
+def _import(engine: seed.EngineClient, servers: Sequence[redis.Redis], plan: Plan) -> report.ImportResult:
     """The buyers first (the rounds need them), then the rest; a failure is reported, not fatal."""
     buyers = min(seed.BUYERS, plan.members)
-    before = used_memory_settled(client)
+    before = _used_memory(servers)
     seconds, outcome, retried = engine.import_members(1, buyers, buyers)
     error = ""
     if plan.members > buyers:
@@ -189,9 +229,23 @@ def _import(engine: seed.EngineClient, client: redis.Redis, plan: Plan) -> repor
         seconds += more_s
         retried += more_retried
         outcome = {k: outcome[k] + more[k] for k in outcome}
-    after = used_memory_settled(client)
+    after = _used_memory(servers)
     return report.ImportResult(plan.members, plan.import_part, seconds, before, after,
                                outcome["imported"], outcome["updated"], retried, error)
+
+
+def _warm_up_order(plan: Plan) -> list[str]:
+    """Entering first records every buyer's visit to the session, as a live room would
+    have before its orders; a member's first order there also does member-side work."""
+    order = ["engine-enter", *(s for s in plan.systems if s != "engine-enter")]
+    if plan.cluster_masters:
+        order.insert(order.index(CLUSTER_SYSTEM), "engine-enter-cluster")
+    return order
+
+
+def _server_pids(servers: Sequence[redis.Redis]) -> set[int]:
+    # Each redis-server runs in its own session: its pid is its process group.
+    return {int(server.info("server")["process_id"]) for server in servers}
 
 
 def run(plan: Plan) -> int:
@@ -199,48 +253,64 @@ def run(plan: Plan) -> int:
     server = EmbeddedRedis(work / "redis", fsync="everysec")
     apps: dict[str, App] = {}
     started = time.monotonic()
+    cluster = ExitStack()
     try:
         redis_url = server.start()
         client = redis.Redis.from_url(redis_url)
+        single = Backend((client,), client)
+        backends = {system: single for system in SYSTEMS if system != CLUSTER_SYSTEM}
+        cluster_urls: list[str] = []
+        if plan.cluster_masters:
+            cluster_urls = cluster.enter_context(
+                running_cluster(work / "cluster", plan.cluster_masters, persist=True))
+            masters = tuple(redis.Redis.from_url(url) for url in cluster_urls)
+            keys = redis.RedisCluster.from_url(cluster_urls[0])
+            cluster.callback(keys.close)
+            backends[CLUSTER_SYSTEM] = backends["engine-enter-cluster"] = Backend(masters, keys)
         _say(report.machine(plan, client.info("server")["redis_version"]))
         jwt_secret = secrets.token_urlsafe(32)
-        for keys in (NAIVE, WATCH):
-            client.set(keys.stock, 10**15)
-        apps = _start_apps(plan, redis_url, jwt_secret, work)
+        for peer in (NAIVE, WATCH):
+            client.set(peer.stock, 10**15)
+        apps = _start_apps(plan, redis_url, cluster_urls, jwt_secret, work)
         _wait_apps(apps)
         engine = seed.EngineClient(apps["engine"].url, jwt_secret)
         engine.setup()
         _say(f"importing {plan.members} members through POST /v1/members/import ...")
-        imported = _import(engine, client, plan)
+        imported = _import(engine, single.servers, plan)
         _say(report.import_line(imported))
+        cluster_imported = None
+        if plan.cluster_masters:
+            on_cluster = seed.EngineClient(apps["engine-cluster"].url, jwt_secret)
+            on_cluster.setup()
+            _say(f"importing them into the engine on the {plan.cluster_masters}-master cluster ...")
+            cluster_imported = _import(on_cluster, backends[CLUSTER_SYSTEM].servers, plan)
+            _say(report.import_line(cluster_imported))
         loads = _loads(apps, engine, min(seed.BUYERS, plan.members))
         pgids = {app.process.pid for app in apps.values() if app.process} | {server.process.pid}
-        cpu = CpuWatch(pgids)
+        cpu = CpuWatch(pgids | _server_pids(backends.get(CLUSTER_SYSTEM, single).servers))
         _say(f"warming up each system for {plan.warmup_s:g} s ...")
-        # Entering first records every buyer's visit to the session, as a live room would
-        # have before its orders; a member's first order there also does member-side work.
-        for system in ("engine-enter", *SYSTEMS[:-1]):
-            warm = _measure(system, loads[system], plan, client, cpu, plan.warmup_s, 0)
+        for system in _warm_up_order(plan):
+            warm = _measure(system, loads[system], plan, backends[system], cpu, plan.warmup_s, 0)
             if warm.result.errors:
                 _say(f"  warning: {system} answered {warm.result.non_2xx} non-2xx and "
                      f"{warm.result.socket_errors} socket errors while warming up")
         measurements: list[Measurement] = []
         for round_no in range(1, plan.rounds + 1):
-            for system in SYSTEMS:
-                m = _measure(system, loads[system], plan, client, cpu, plan.seconds, round_no)
+            for system in plan.systems:
+                m = _measure(system, loads[system], plan, backends[system], cpu, plan.seconds, round_no)
                 measurements.append(m)
                 _say(report.progress_line(m))
         # Per-script cost: the slowlog names each EVALSHA's script but its logging of
         # every nested command slows the scripts, so it only gives shares; a plain run
         # just before, under the same conditions, gives the time they are shares of.
         _say(f"profiling the engine's scripts: {plan.profile_s:g} s plain, {plan.profile_s:g} s with the slowlog on ...")
-        plain = _measure("engine-order", loads["engine-order"], plan, client, cpu, plan.profile_s, 0)
+        plain = _measure("engine-order", loads["engine-order"], plan, single, cpu, plan.profile_s, 0)
         with slowlog_everything(client, _PROFILE_SLOWLOG_LEN):
-            logged_run = _measure("engine-order", loads["engine-order"], plan, client, cpu, plan.profile_s, 0)
+            logged_run = _measure("engine-order", loads["engine-order"], plan, single, cpu, plan.profile_s, 0)
             costs, logged = script_costs(client, _PROFILE_SLOWLOG_LEN)
         profile = report.Profile(plain, logged_run, costs, logged)
         _say("")
-        _say(report.summary(plan, measurements, profile, imported, time.monotonic() - started))
+        _say(report.summary(plan, measurements, profile, imported, cluster_imported, time.monotonic() - started))
         return 0
     except Exception:
         for app in apps.values():
@@ -250,6 +320,7 @@ def run(plan: Plan) -> int:
     finally:
         for app in apps.values():
             app.stop()
+        cluster.close()
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
 

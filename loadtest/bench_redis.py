@@ -46,19 +46,29 @@ def _commandstats(client: redis.Redis) -> dict[str, CommandStat]:
 
 
 class RedisSpanWatch:
-    """``CONFIG RESETSTAT`` at start, command stats and CPU seconds at stop."""
+    """``CONFIG RESETSTAT`` at start, command stats and CPU seconds at stop.
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.client = client
+    Given several servers (a cluster's masters), it adds theirs up.
+    """
+
+    def __init__(self, *clients: redis.Redis) -> None:
+        self.clients = clients
         self._cpu0 = 0.0
 
     def start(self) -> None:
-        self.client.config_resetstat()
-        self._cpu0 = _cpu_s(self.client)
+        for client in self.clients:
+            client.config_resetstat()
+        self._cpu0 = sum(_cpu_s(client) for client in self.clients)
 
     def stop(self) -> RedisSpan:
-        cpu = _cpu_s(self.client) - self._cpu0
-        return RedisSpan(cpu, {k.removeprefix("cmdstat_"): v for k, v in _commandstats(self.client).items()})
+        cpu = sum(_cpu_s(client) for client in self.clients) - self._cpu0
+        commands: dict[str, CommandStat] = {}
+        for client in self.clients:
+            for name, stat in _commandstats(client).items():
+                name = name.removeprefix("cmdstat_")
+                total = commands.get(name, CommandStat(0, 0))
+                commands[name] = CommandStat(total.calls + stat.calls, total.usec + stat.usec)
+        return RedisSpan(cpu, commands)
 
 
 def used_memory_settled(client: redis.Redis, timeout_s: float = 120.0) -> int:

@@ -65,6 +65,8 @@ def machine(plan: "Plan", redis_version: str) -> str:
         f"OS           {platform.system()} {platform.release()}",
         f"Python       {platform.python_version()} ({platform.python_implementation()})",
         f"Redis        {redis_version} (embedded redis-server, own data dir, AOF everysec), unix socket",
+        *([f"cluster      {plan.cluster_masters} masters of the same redis-server (AOF everysec each), loopback TCP,"
+           " for engine-order-cluster (livebenefits serve --redis-cluster)"] if plan.cluster_masters else []),
         f"stack        starlette {version('starlette')}, uvicorn {version('uvicorn')} (uvloop {version('uvloop')}, "
         f"httptools {version('httptools')}), redis-py {version('redis')}",
         f"load         {wrk_version()}, {plan.wrk_threads} threads, {plan.connections} connections, "
@@ -93,7 +95,7 @@ def _redis_us_per_request(m: Measurement) -> float:
 def progress_line(m: Measurement) -> str:
     r = m.result
     stored = "" if m.stored is None else f"  stored {m.stored}"
-    return (f"  round {m.round_no} {m.system:<13} {r.rps:9.0f} rps  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:7.2f} ms"
+    return (f"  round {m.round_no} {m.system:<20} {r.rps:9.0f} rps  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:7.2f} ms"
             f"  errors {r.errors}  redis {_redis_us_per_request(m):5.1f} us/req"
             f"  cpu busy {m.busy_cores:.2f} cores (not ours {m.other_cores:.2f}){stored}")
 
@@ -110,12 +112,12 @@ def _by_system(measurements: Sequence[Measurement]) -> dict[str, list[Measuremen
 
 
 def _systems_table(grouped: dict[str, list[Measurement]]) -> list[str]:
-    lines = [f"{'system':<14}{'rps':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'redis us/req':>14}"
+    lines = [f"{'system':<22}{'rps':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'redis us/req':>14}"
              f"{'not-ours cores':>16}   rps per round"]
     for system, ms in grouped.items():
         rounds = " ".join(f"{m.result.rps:.0f}" for m in ms)
         lines.append(
-            f"{system:<14}{_median([m.result.rps for m in ms]):9.0f}{_median([m.result.p50_ms for m in ms]):9.2f}"
+            f"{system:<22}{_median([m.result.rps for m in ms]):9.0f}{_median([m.result.p50_ms for m in ms]):9.2f}"
             f"{_median([m.result.p99_ms for m in ms]):9.2f}{sum(m.result.errors for m in ms):8d}"
             f"{_median([_redis_us_per_request(m) for m in ms]):14.1f}"
             f"{_median([m.other_cores for m in ms]):16.2f}   {rounds}")
@@ -126,9 +128,9 @@ def _ratios(grouped: dict[str, list[Measurement]]) -> list[str]:
     rps = {system: _median([m.result.rps for m in ms]) for system, ms in grouped.items()}
     lines = []
     for top, bottom in (("engine-order", "ceiling"), ("engine-order", "naive"), ("engine-enter", "ceiling"),
-                        ("engine-enter", "naive"), ("engine-order", "watch")):
+                        ("engine-enter", "naive"), ("engine-order", "watch"), ("engine-order-cluster", "engine-order")):
         if rps.get(top) is not None and rps.get(bottom):
-            lines.append(f"{top + ' / ' + bottom:<26}{rps[top] / rps[bottom]:6.2f}")
+            lines.append(f"{top + ' / ' + bottom:<36}{rps[top] / rps[bottom]:6.2f}")
     return lines
 
 
@@ -178,7 +180,8 @@ def _redis_lines(grouped: dict[str, list[Measurement]], profile: Profile) -> lis
             f"  Redis process CPU per order (user+sys)  {cpu:8.1f} us   (includes networking and AOF writes)",
         ]
     lines += _script_lines(profile)
-    for system, command in (("naive", "evalsha"), ("watch", "watch"), ("engine-enter", "evalsha")):
+    for system, command in (("naive", "evalsha"), ("watch", "watch"), ("engine-enter", "evalsha"),
+                            ("engine-order-cluster", "evalsha")):
         ms = grouped.get(system, [])
         requests = sum(m.result.requests for m in ms)
         if not ms or not requests:
@@ -211,7 +214,7 @@ def _member_lines(imported: ImportResult) -> list[str]:
 
 
 def summary(plan: "Plan", measurements: Sequence[Measurement], profile: Profile, imported: ImportResult,
-            elapsed_s: float) -> str:
+            cluster_imported: ImportResult | None, elapsed_s: float) -> str:
     grouped = _by_system(measurements)
     busiest = max((m.other_cores for m in measurements), default=0.0)
     return "\n".join([
@@ -219,7 +222,8 @@ def summary(plan: "Plan", measurements: Sequence[Measurement], profile: Profile,
         f"-c{plan.connections}, {plan.workers} uvicorn workers each ==",
         *_systems_table(grouped),
         "errors = non-2xx responses + socket errors, summed over the rounds; redis us/req = Redis process CPU",
-        "per request; not-ours cores = CPU used on the machine by processes that are not this bench's.",
+        "per request (the cluster's masters added up); not-ours cores = CPU used on the machine by processes",
+        "that are not this bench's.",
         "",
         "== Ratios of median rps ==",
         *_ratios(grouped),
@@ -229,6 +233,8 @@ def summary(plan: "Plan", measurements: Sequence[Measurement], profile: Profile,
         "",
         "== Members ==",
         *_member_lines(imported),
+        *([f"into the engine on the {plan.cluster_masters}-master cluster (used_memory of the masters added up):",
+           import_line(cluster_imported)] if cluster_imported else []),
         "",
         f"total run time {elapsed_s:.0f} s; most cores used by others in any measurement {busiest:.2f}; "
         f"load average {loadavg()} at the end",
