@@ -125,12 +125,15 @@ def _systems_table(grouped: dict[str, list[Measurement]]) -> list[str]:
 
 
 def _ratios(grouped: dict[str, list[Measurement]]) -> list[str]:
+    """Ratios of the medians, and each round's own (its two runs close in time, so less drift)."""
     rps = {system: _median([m.result.rps for m in ms]) for system, ms in grouped.items()}
     lines = []
     for top, bottom in (("engine-order", "ceiling"), ("engine-order", "naive"), ("engine-enter", "ceiling"),
                         ("engine-enter", "naive"), ("engine-order", "watch"), ("engine-order-cluster", "engine-order")):
         if rps.get(top) is not None and rps.get(bottom):
-            lines.append(f"{top + ' / ' + bottom:<36}{rps[top] / rps[bottom]:6.2f}")
+            rounds = " ".join(f"{a.result.rps / b.result.rps:.2f}" for a, b in zip(grouped[top], grouped[bottom])
+                              if b.result.rps)
+            lines.append(f"{top + ' / ' + bottom:<36}{rps[top] / rps[bottom]:6.2f}   per round {rounds}")
     return lines
 
 
