@@ -13,14 +13,16 @@ One abstraction, two flavours, chosen by ``coalescer_for(client)``:
 - ``ClusterCoalescer``: a Redis Cluster. Every key of a call shares one hash tag, so a
   call belongs to the master that owns its first key's slot; the tick's calls are
   split by master and each master gets one write on one of its connections, all
-  masters at once. A master that answers MOVED or ASK (slots being moved, a failover)
-  has the slot map read again, and those calls are retried once through redis-py's
-  cluster client, which follows redirections itself. A master whose connection fails
-  fails only its own calls, and the slot map is read again before the next batch.
+  masters at once. Calls a master sends elsewhere are tried once more: after ASK (its
+  slot is being imported by another master) there, on one connection after ASKING;
+  after MOVED (slots moved, a failover) the slot map is read again and they go through
+  redis-py's cluster client, which follows redirections itself. A master whose
+  connection fails fails only its own calls, and the slot map is read again before
+  the next batch.
 
 Either way NOSCRIPT (Redis lost its script cache: restart, failover, SCRIPT FLUSH, or
 it is the first use) loads each missing script once, on that connection, and runs its
-calls again in the same write.
+calls again, in one more write with the loads.
 
 Commands are packed by hiredis, 2-3 times faster than ``pack`` below for the thirty
 arguments an order has; ``pack`` is kept for the arguments hiredis refuses (booleans).
@@ -44,9 +46,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 Call = tuple[Any, Sequence[str], Sequence[Any]]
 _Queued = tuple[Any, Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
 
-# Answers that mean "not here, not now": redis-py's cluster client knows what to do.
+# Answers that mean "not here, not now": the call is tried once more (ClusterCoalescer._redirect).
 _REDIRECTED = (AskError, TryAgainError, ClusterDownError)  # AskError includes MovedError
 _BROKEN = (RedisConnectionError, RedisTimeoutError, OSError)
+_ASKING = hiredis.pack_command((b"ASKING",))
 
 
 class Coalescer(ABC):
@@ -140,27 +143,54 @@ class ClusterCoalescer(Coalescer):
             self._stale = True  # a slot no master covers: the map is read again next time
             raise
         results: list[Any] = [None] * len(calls)
+        await self._run_groups(groups, calls, results)
+        redirected = [i for i, result in enumerate(results) if isinstance(result, _REDIRECTED)]
+        if redirected:
+            await self._redirect(redirected, calls, results)
+        return results
 
+    async def _run_groups(self, groups: dict[ClusterNode, list[int]], calls: Sequence[Call], results: list[Any],
+                          asking: bool = False) -> None:
+        """Each master's calls (indexes into ``calls``) in one write, the masters at once, into ``results``."""
         async def on(node: ClusterNode, indexes: list[int]) -> None:
-            for i, result in zip(indexes, await self._run_on(node, [calls[i] for i in indexes])):
+            for i, result in zip(indexes, await self._run_on(node, [calls[i] for i in indexes], asking)):
                 results[i] = result
 
         if len(groups) == 1:
             await on(*next(iter(groups.items())))
         else:
             await asyncio.gather(*(on(node, indexes) for node, indexes in groups.items()))
-        redirected = [i for i, result in enumerate(results) if isinstance(result, _REDIRECTED)]
-        if redirected:
-            if any(isinstance(results[i], MovedError) for i in redirected):
-                await client.nodes_manager.initialize()  # one refresh however many batches ask
-            again = await asyncio.gather(
-                *(calls[i][0](keys=calls[i][1], args=calls[i][2], client=client) for i in redirected),
-                return_exceptions=True)
-            for i, result in zip(redirected, again):
-                results[i] = result
-        return results
 
-    async def _run_on(self, node: ClusterNode, calls: Sequence[Call]) -> list[Any]:
+    async def _redirect(self, redirected: list[int], calls: Sequence[Call], results: list[Any]) -> None:
+        """Calls a master sent elsewhere, once more.
+
+        ASK (the slot is being imported by another master) goes there as ASKING and the
+        call on one connection. redis-py's cluster client sends the two on two pooled
+        connections, which the master refuses once it has several (redis-py 8.1), so
+        only MOVED, TRYAGAIN and CLUSTERDOWN are left to it: it follows them itself.
+        """
+        client = self._client
+        if any(isinstance(results[i], MovedError) for i in redirected):
+            await client.nodes_manager.initialize()  # one refresh however many batches ask
+        asked: dict[ClusterNode, list[int]] = {}
+        others: list[int] = []
+        for i in redirected:
+            reply = results[i]
+            node = (client.nodes_manager.get_node(host=reply.host, port=reply.port)
+                    if isinstance(reply, AskError) and not isinstance(reply, MovedError) else None)
+            if node is None:
+                others.append(i)
+            else:
+                asked.setdefault(node, []).append(i)
+        again = asyncio.gather(
+            *(calls[i][0](keys=calls[i][1], args=calls[i][2], client=client) for i in others),
+            return_exceptions=True)
+        if asked:
+            await self._run_groups(asked, calls, results, asking=True)
+        for i, result in zip(others, await again):
+            results[i] = result
+
+    async def _run_on(self, node: ClusterNode, calls: Sequence[Call], asking: bool = False) -> list[Any]:
         """One master's share of the batch; a failure is every one of its calls' answer."""
         try:
             connection = node.acquire_connection()
@@ -168,7 +198,7 @@ class ClusterCoalescer(Coalescer):
             return [exc] * len(calls)
         try:
             await node.disconnect_if_needed(connection)
-            return await _evalsha_on(connection, calls)
+            return await _evalsha_on(connection, calls, asking)
         except Exception as exc:  # noqa: BLE001 - the node's callers get it, the other nodes' answers stand
             await connection.disconnect()
             if isinstance(exc, _BROKEN):
@@ -188,28 +218,32 @@ def coalescer_for(client: Any) -> Coalescer:
     return ClusterCoalescer(client) if isinstance(client, RedisCluster) else StandaloneCoalescer(client)
 
 
-async def _evalsha_on(connection: Any, calls: Sequence[Call]) -> list[Any]:
-    """The calls in one write; those that met NOSCRIPT again, after loading their scripts."""
-    commands = [_evalsha(script, keys, args) for script, keys, args in calls]
-    results = await _exchange(connection, commands)
+async def _evalsha_on(connection: Any, calls: Sequence[Call], asking: bool = False) -> list[Any]:
+    """The calls in one write, each after ASKING if ``asking``; those that met NOSCRIPT
+    again, after loading their scripts, in one more write."""
+    prefix = _ASKING if asking else b""
+    commands = [prefix + _evalsha(script, keys, args) for script, keys, args in calls]
+    per_call = 2 if asking else 1  # ASKING answers OK, then the call its own answer
+    results = (await _exchange(connection, b"".join(commands), len(calls) * per_call))[per_call - 1::per_call]
     missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
     if missing:
         scripts = list({calls[i][0].sha: calls[i][0] for i in missing}.values())
-        again = await _exchange(connection, [hiredis.pack_command((b"SCRIPT", b"LOAD", s.script)) for s in scripts]
-                                + [commands[i] for i in missing])
+        loads = b"".join(hiredis.pack_command((b"SCRIPT", b"LOAD", s.script)) for s in scripts)
+        again = await _exchange(connection, loads + b"".join(commands[i] for i in missing),
+                                len(scripts) + len(missing) * per_call)
         # A script that does not load (a compile error) is its calls' answer, not NOSCRIPT.
         loaded = dict(zip((s.sha for s in scripts), again))
-        for i, result in zip(missing, again[len(scripts):]):
+        for i, result in zip(missing, again[len(scripts) + per_call - 1::per_call]):
             failure = loaded[calls[i][0].sha]
             results[i] = failure if isinstance(failure, Exception) else result
     return results
 
 
-async def _exchange(connection: Any, commands: Sequence[bytes]) -> list[Any]:
-    """Packed commands in one write; their replies in order, an error reply in its place."""
-    await connection.send_packed_command(b"".join(commands), check_health=False)
+async def _exchange(connection: Any, payload: bytes, replies: int) -> list[Any]:
+    """Packed commands in one write; their ``replies`` in order, an error reply in its place."""
+    await connection.send_packed_command(payload, check_health=False)
     results: list[Any] = []
-    for _ in commands:
+    for _ in range(replies):
         try:
             results.append(await connection.read_response())
         except ResponseError as exc:

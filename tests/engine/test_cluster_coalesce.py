@@ -169,9 +169,14 @@ async def test_an_asked_call_runs_where_its_slot_is_being_imported(
     incr, coalescer = await _incr(cluster)
     key = "t:{asked}:k"
     slot, source, target = _slot_and_masters(cluster, nodes, key)
+    # The importing master has several idle connections in the pool: ASKING must go on
+    # the very connection of the call it is for.
+    on_target = [k for k in (f"x:{{{n}}}" for n in range(200)) if _owner(cluster, k) == target][:16]
+    await asyncio.gather(*(cluster.get(k) for k in on_target))
     ids = {port: client.execute_command("CLUSTER MYID").decode() for port, client in nodes.items()}
     nodes[target].execute_command("CLUSTER SETSLOT", slot, "IMPORTING", ids[source])
     nodes[source].execute_command("CLUSTER SETSLOT", slot, "MIGRATING", ids[target])
+    assert nodes[target].script_exists(incr.sha) == [False]  # so NOSCRIPT after ASKING too
     try:
         # The key is not on the migrating master, so it answers ASK; the importing one runs the call.
         assert await coalescer.submit(incr, [key], [3]) == 3
