@@ -7,10 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TypedDict
 
-import msgspec
-import redis
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,7 +16,6 @@ from starlette.routing import Route
 from standardwebhooks import Webhook
 
 from engine import delivery, sweeper
-from engine.errors import DomainError
 from engine.scripts import Observer
 from engine.settings import Settings
 from engine.store import Store, close_store, open_store
@@ -29,8 +25,7 @@ from . import leaders, operator, viewer, webhooks
 from . import ops
 from .observability import RequestTimer, metrics_endpoint
 from .openapi import openapi_json
-from .problems import (on_domain_error, on_http_exception, on_redis_unavailable, on_unexpected,
-                       on_validation_error, problem)
+from .problems import HANDLERS, problem
 
 
 class State(TypedDict):
@@ -82,14 +77,7 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
         routes=routes,
         middleware=[Middleware(RequestTimer)],
         lifespan=lifespan,
-        exception_handlers={
-            DomainError: on_domain_error,
-            msgspec.ValidationError: on_validation_error,
-            HTTPException: on_http_exception,
-            redis.ConnectionError: on_redis_unavailable,
-            redis.TimeoutError: on_redis_unavailable,
-            Exception: on_unexpected,
-        },
+        exception_handlers=HANDLERS,
     )
 
 

@@ -1,4 +1,8 @@
-"""Helpers every route uses: decode a body, check a path id, encode a result."""
+"""Helpers every route uses: decode a body, check a path id, encode a result.
+
+The checks take plain values (a header's text, a path segment, the ASGI ``receive``)
+so the hot routes (gateways/hot.py) apply the very same rules without a Request.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,15 @@ import re
 from typing import Any, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from engine.codec import encode
 from engine.store import Store
 from engine.types import ID_PATTERN
 
-from .problems import invalid_request
+from .problems import invalid_request, payload_too_large
 
 T = TypeVar("T")
 _ID = re.compile(ID_PATTERN)
@@ -24,26 +29,66 @@ def store(request: Request) -> Store:
     return request.state.store
 
 
-def path_id(request: Request, name: str) -> str:
-    value = request.path_params[name]
+def checked_id(name: str, value: str) -> str:
+    """``value`` of the path parameter ``name`` if it is an id; else 422."""
     if not _ID.match(value):
         raise invalid_request(f"`{name}` must be 1-64 characters of [A-Za-z0-9._:-] - at `$.path.{name}`")
     return value
 
 
-async def body(request: Request, kind: type[T], *, optional: bool = False) -> T:
-    decoder = _decoders.get(kind)
-    if decoder is None:
-        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
-    raw = await request.body()
+def path_id(request: Request, name: str) -> str:
+    return checked_id(name, request.path_params[name])
+
+
+def decoder(kind: type[T]) -> msgspec.json.Decoder[T]:
+    """The one decoder of ``kind``, built the first time it is asked for."""
+    found = _decoders.get(kind)
+    if found is None:
+        found = _decoders[kind] = msgspec.json.Decoder(kind)
+    return found
+
+
+def decoded(raw: bytes, kind: type[T], *, optional: bool = False) -> T:
+    """``raw`` as a ``kind``; ``optional``: an empty body is ``kind()``. Anything else is 422."""
     if optional and not raw.strip():
         return kind()
     try:
-        return decoder.decode(raw)
+        return decoder(kind).decode(raw)
     except msgspec.ValidationError as exc:
         raise invalid_request(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise invalid_request(f"body is not valid JSON: {exc}") from None
+
+
+async def read_capped(receive: Receive, content_length: str | None, limit: int) -> bytes:
+    """The request body, refused with 413 before buffering more than ``limit`` bytes."""
+    if content_length is not None and content_length.isascii() and content_length.isdigit() \
+            and (len(content_length) > 12 or int(content_length) > limit):
+        raise payload_too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise payload_too_large(limit)
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk
+            chunks.append(chunk)
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+async def body(request: Request, kind: type[T], *, optional: bool = False, limit: int | None = None) -> T:
+    if limit is None:
+        raw = await request.body()
+    else:
+        raw = await read_capped(request.receive, request.headers.get("content-length"), limit)
+    return decoded(raw, kind, optional=optional)
 
 
 def json(value: Any, status: int = 200) -> Response:

@@ -29,7 +29,8 @@ from engine.types import (EnterRequest, Entry, Id, ImportReport, LadderSpec, Lea
 REF = "#/components/schemas/{name}"
 ROLES = ("viewer", "leader", "operator")
 # Codes the edge itself raises, on top of the engine's refusals.
-STATUS = {**STATUS_BY_CODE, "unauthorized": 401, "bad_signature": 401, "amount_mismatch": 409}
+STATUS = {**STATUS_BY_CODE, "unauthorized": 401, "bad_signature": 401, "amount_mismatch": 409,
+          "payload_too_large": 413}
 
 
 class Problem(msgspec.Struct):
@@ -88,6 +89,7 @@ _WEBHOOK_HEADERS = (
            "Space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>` with the `whsec_` secret.", True),
 )
 _BUSY = "request_in_progress"
+_TOO_LARGE = "payload_too_large"  # enter and order bodies over 16 KiB (gateways/viewer.py)
 
 OPERATIONS: tuple[Operation, ...] = (
     # operator
@@ -120,7 +122,7 @@ OPERATIONS: tuple[Operation, ...] = (
               notes="Taking stock left below zero is 422 `invalid_request` at `$.delta`."),
     # viewer
     Operation("POST", "/v1/sessions/{session_id}/enter", "Enter a live room", ("viewer",), EnterRequest, Entry,
-              body="optional", errors=("unknown_session", "session_ended", _BUSY)),
+              body="optional", errors=("unknown_session", "session_ended", _BUSY, _TOO_LARGE)),
     Operation("GET", "/v1/sessions/{session_id}/products", "Products as the viewer's tier sees them", ("viewer",),
               response=ProductList, errors=("unknown_session", _BUSY)),
     Operation("POST", "/v1/sessions/{session_id}/orders", "Reserve an order", ("viewer",), OrderRequest, Order,
@@ -128,7 +130,7 @@ OPERATIONS: tuple[Operation, ...] = (
               errors=("idempotency_key_missing", "not_eligible", "unknown_session", "unknown_sku",
                       "session_not_live", "not_open_yet", "sale_closed", "sold_out", "limit_exceeded",
                       "coupon_unavailable", "insufficient_points", "points_over_cap", _BUSY,
-                      "idempotency_key_reused")),
+                      "idempotency_key_reused", _TOO_LARGE)),
     Operation("POST", "/v1/orders/{order_id}/cancel", "Cancel one's own reserved order", ("viewer",),
               response=Order, errors=("unknown_order", "invalid_state")),
     Operation("GET", "/v1/me", "The viewer's tier, growth, points and coupons", ("viewer",), response=Me),
@@ -159,6 +161,8 @@ Where the contract is silent, this engine does the following.
   fingerprint is session, `sku`, `qty`, `coupon_id`, `points`. A retry while the first is
   running waits up to 3 s, then gets 409 `request_in_progress`.
 - **Enter**: an empty body is the same as `{}`; an unknown or malformed `leader_ref` is ignored.
+- **Body size**: an enter or order body over 16 KiB is 413 `payload_too_large`, refused
+  by its `Content-Length` or as soon as more arrives, before it is read.
 - **Numbers**: multipliers, ratios and `commission_rate` are decimals, answered as JSON
   numbers; on input a number or a decimal string. Times are answered in the session's own
   UTC offset (that of its `starts_at`); input times must carry an offset.

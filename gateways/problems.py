@@ -1,11 +1,17 @@
-"""RFC 9457 problem+json responses, and the handlers that turn every failure into one."""
+"""RFC 9457 problem+json responses, and the one table that turns every failure into one.
+
+``describe`` is the table; Starlette's exception handlers and the hot routes
+(gateways/hot.py) both answer from it, so an error reads the same on either path.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 
 import msgspec
+import redis
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,40 +20,86 @@ from engine.errors import DomainError
 
 log = logging.getLogger("livebenefits.http")
 _encode = msgspec.json.Encoder().encode
+MEDIA_TYPE = "application/problem+json"
+
+# (status, code, detail, extra headers): what an answer to a failure says.
+Problem = tuple[int, str, str, dict[str, str] | None]
+
+
+def problem_body(status: int, code: str, detail: str) -> bytes:
+    return _encode({"type": f"urn:livebenefits:{code}", "title": HTTPStatus(status).phrase, "status": status,
+                    "detail": detail, "code": code})
 
 
 def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
-    body = {"type": f"urn:livebenefits:{code}", "title": HTTPStatus(status).phrase, "status": status,
-            "detail": detail, "code": code}
-    return Response(_encode(body), status_code=status, media_type="application/problem+json", headers=headers)
+    return Response(problem_body(status, code, detail), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def invalid_request(detail: str) -> DomainError:
     return DomainError("invalid_request", detail, status=422)
 
 
-async def on_domain_error(request: Request, exc: DomainError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem(exc.status, exc.code, exc.detail, headers)
+def payload_too_large(limit: int) -> DomainError:
+    return DomainError("payload_too_large", f"the body must be at most {limit} bytes", status=413)
 
 
-async def on_validation_error(request: Request, exc: Exception) -> Response:
-    return problem(422, "invalid_request", str(exc))
+def _domain(exc: DomainError, method: str, path: str) -> Problem:
+    return exc.status, exc.code, exc.detail, {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+
+
+def _validation(exc: Exception, method: str, path: str) -> Problem:
+    return 422, "invalid_request", str(exc), None
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
-async def on_http_exception(request: Request, exc: HTTPException) -> Response:
-    return problem(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
+def _http(exc: HTTPException, method: str, path: str) -> Problem:
+    return exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail), None
 
 
-async def on_redis_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, exc)
-    return problem(503, "redis_unavailable", "the engine cannot reach Redis right now; retry shortly",
-                   {"Retry-After": "1"})
+def _redis_unavailable(exc: Exception, method: str, path: str) -> Problem:
+    log.warning("Redis unavailable on %s %s: %s", method, path, exc)
+    return 503, "redis_unavailable", "the engine cannot reach Redis right now; retry shortly", {"Retry-After": "1"}
 
 
-async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(500, "internal_error", "the engine failed to answer; it has been logged")
+def _unexpected(exc: Exception, method: str, path: str) -> Problem:
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return 500, "internal_error", "the engine failed to answer; it has been logged", None
+
+
+_DESCRIBERS: dict[type[Exception], Callable[..., Problem]] = {
+    DomainError: _domain,
+    msgspec.ValidationError: _validation,
+    HTTPException: _http,
+    redis.ConnectionError: _redis_unavailable,
+    redis.TimeoutError: _redis_unavailable,
+    Exception: _unexpected,
+}
+
+
+def _describer(exc: Exception) -> Callable[..., Problem]:
+    # The nearest class of the exception in the table, as Starlette finds its handler.
+    for cls in type(exc).__mro__:
+        found = _DESCRIBERS.get(cls)
+        if found is not None:
+            return found
+    return _unexpected
+
+
+def describe(exc: Exception, method: str, path: str) -> Problem:
+    """The answer to ``exc`` (logged when it is Redis out of reach or a failure of ours)."""
+    return _describer(exc)(exc, method, path)
+
+
+def unexpected(exc: Exception) -> bool:
+    """A failure of ours (500): after answering, it is raised again for the server to log."""
+    return _describer(exc) is _unexpected
+
+
+async def on_error(request: Request, exc: Exception) -> Response:
+    return problem(*describe(exc, request.method, request.url.path))
+
+
+# Starlette's exception_handlers: every class of the table, answered by the table.
+HANDLERS: dict[type[Exception], Callable[..., object]] = dict.fromkeys(_DESCRIBERS, on_error)
