@@ -23,6 +23,7 @@ from engine.tokens import TokenVerifier
 
 from . import leaders, operator, viewer, webhooks
 from . import ops
+from .hot import HotRoutes
 from .observability import RequestTimer, metrics_endpoint
 from .openapi import openapi_json
 from .problems import HANDLERS, problem
@@ -46,8 +47,12 @@ async def readyz(request: Request) -> Response:
     return Response(b'{"status":"ready"}', media_type="application/json")
 
 
-def build_app(settings: Settings, *, observer: Observer | None = None, background: bool = True) -> Starlette:
-    """The engine's ASGI app; ``background`` runs the sweeper and leader webhook delivery."""
+def build_app(settings: Settings, *, observer: Observer | None = None, background: bool = True) -> HotRoutes:
+    """The engine's ASGI app; ``background`` runs the sweeper and leader webhook delivery.
+
+    The viewer's hot routes are answered in front of Starlette (gateways/hot.py); the
+    Starlette app behind it is ``.app``.
+    """
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         store = open_store(settings, observer)
@@ -73,14 +78,14 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
         *webhooks.routes,
         *ops.routes,
     ]
-    return Starlette(
+    return HotRoutes(Starlette(
         routes=routes,
         middleware=[Middleware(RequestTimer)],
         lifespan=lifespan,
         exception_handlers=HANDLERS,
-    )
+    ))
 
 
-def create_app() -> Starlette:
+def create_app() -> HotRoutes:
     """For uvicorn ``--factory``: configuration from the environment."""
     return build_app(Settings.from_env())
