@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
@@ -105,6 +106,19 @@ def _serve_fails(args: list[str], tmp_path: Path, **env_changes: str | None) -> 
             env[name] = value
     return subprocess.run([sys.executable, "-m", "engine.cli", "serve", "--data-dir", str(tmp_path / "var"),
                            "--port", "1", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+
+
+def test_serve_runs_uvicorn_on_uvloop_and_httptools_without_access_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line of access log per request costs a share of the order path; these are installed."""
+    import uvicorn
+
+    from engine import cli
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options, app=app))
+    cli._run_uvicorn(argparse.Namespace(host="127.0.0.1", port=8000, workers=2))
+    assert (seen["loop"], seen["http"], seen["access_log"]) == ("uvloop", "httptools", False), seen
+    assert (seen["app"], seen["factory"], seen["workers"]) == (cli.APP, True, 2), seen
 
 
 def test_serve_refuses_to_start_without_a_jwt_secret(tmp_path: Path) -> None:
