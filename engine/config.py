@@ -96,6 +96,12 @@ class ConfigCache:
             return Program.from_spec(msgspec.json.decode(raw, type=ProgramSpec)) if raw else DEFAULT_PROGRAM
         return await self._get("program", load)
 
+    async def member_epoch(self) -> int:
+        """How many member imports there have been (engine/roster.py)."""
+        async def load() -> int:
+            return int(await self._client.get(keys.MEMBER_EPOCH) or 0)
+        return await self._get("member_epoch", load)
+
     async def leader_exists(self, leader_id: str) -> bool:
         """Known leaders are remembered; an unknown id is asked about every time."""
         name = f"leader:{leader_id}"

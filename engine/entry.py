@@ -1,21 +1,24 @@
 """Entering a live room: tier, pool and prices, coupons, leader binding, counted by tier.
 
-Two Redis round trips for a known member: the member's slot (touch_member), then the
-session's slot (enter_session). Identity -> member comes from the process cache after
-the first time.
+A member entering again is one Redis round trip: the session's slot (enter_session,
+which reads its seat in the roster) and the member's slot (touch_member) in the same
+batch. A first entry is two: the member, then its seat. Identity -> member comes from
+the process cache after the first time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from decimal import Decimal
+from typing import Any
 
-from . import members, metrics
+from . import members, metrics, roster
 from .clock import now_ms, rfc3339
 from .coupons import coupon_view
 from .errors import DomainError, refusal
 from .ladder import GUEST
-from .sessions import SessionDef, live_counts, require_def, state_at
+from .sessions import ProductRow, SessionDef, live_counts, require_def, state_at
 from .store import Store
 from .types import ID_PATTERN, Entry, ProductList, ProductView
 
@@ -29,23 +32,29 @@ async def _valid_leader_ref(store: Store, leader_ref: str | None) -> str:
     return leader_ref if await store.config.leader_exists(leader_ref) else ""
 
 
-def product_views(parsed: SessionDef, tier: str, rows: list[list[int]]) -> list[ProductView]:
+def product_views(parsed: SessionDef, rows: list[ProductRow]) -> list[ProductView]:
+    """The products a tier may buy, priced and timed as the script that sells them reads them."""
     views = []
     for product, row in zip(parsed.products, rows):
-        if not product.visible_to(tier):
+        if not row.visible:
             continue
         spec = product.spec
         views.append(ProductView(
-            sku=spec.sku, name=spec.name, base_price=spec.base_price, price=product.price_for(tier),
-            stock_left=row[0], per_member_limit=spec.per_member_limit, bought=row[1],
-            opens_at=rfc3339(product.opens_ms_for(tier), parsed.offset_minutes),
-            closes_at=rfc3339(product.closes_ms, parsed.offset_minutes)))
+            sku=spec.sku, name=spec.name, base_price=spec.base_price, price=row.price,
+            stock_left=row.stock_left, per_member_limit=row.per_member_limit, bought=row.bought,
+            opens_at=rfc3339(row.opens_ms, parsed.offset_minutes),
+            closes_at=rfc3339(row.closes_ms, parsed.offset_minutes)))
     return views
 
 
 async def enter(store: Store, identity: str, session_id: str, leader_ref: str | None,
                 webhook_id: str = "") -> Entry:
-    """Enter a live room; ``webhook_id`` is set when the platform's viewer.joined says so."""
+    """Enter a live room; ``webhook_id`` is set when the platform's viewer.joined says so.
+
+    A member entering again is one round trip: its seat in the roster gives its tier,
+    and its record (growth, points, a leader bound now) is read in the same batch. A
+    first entry reads the member first, then seats it.
+    """
     parsed = await require_def(store, session_id)
     now = now_ms()
     # Refuse an ended session before touching the member: a refusal changes nothing.
@@ -53,43 +62,73 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
         raise refusal("session_ended", f"session {session_id!r} has ended")
     ref = await _valid_leader_ref(store, leader_ref)
     member_id, _ = await members.resolve(store, identity, ref)
-    member = await members.touch(store, member_id, session_id, ref) if member_id else None
     ladder = await store.config.ladder()
-    tier = ladder.tier_for(member.growth).name if member else GUEST
-    viewer = member.member_id if member else identity
+    generation = await roster.generation(store, ladder)
+    if member_id is None:
+        member, (parsed, result) = None, await _enter_room(store, parsed, identity, "", GUEST, now, webhook_id,
+                                                          generation)
+    else:
+        member, (parsed, result) = await asyncio.gather(
+            members.touch(store, member_id, ref),
+            _enter_room(store, parsed, member_id, member_id, "", now, webhook_id, generation))
+        if result[0] == "unseated":
+            tier = ladder.tier_for(member.growth).name if member else GUEST
+            seat = (member_id, tier, ladder.multiplier_milli(tier), member.leader_id or "") if member else None
+            parsed, result = await _enter_room(store, parsed, member_id if member else identity,
+                                               member_id if member else "", tier, now, webhook_id, generation, seat)
+        elif member is not None and (result[7] != (member.leader_id or "")
+                                     or result[6] != ladder.tier_for(member.growth).name):
+            # The seat lags the record (a leader bound just now, a tier change in flight):
+            # this entry was served at the seat's tier; the next order is at the record's.
+            await roster.reseat(store, session_id, member_id, member.growth, leader_id=member.leader_id or "")
+    _, state, coupons, rows, issued, counted, tier, _ = result
+    if counted:
+        metrics.ENTRIES.labels(session_id, tier).inc()
+    if issued:
+        metrics.COUPONS_ISSUED.labels(session_id, tier).inc(issued)
+    multiplier = Decimal(ladder.multiplier_milli(tier) * parsed.multiplier_milli) / 1_000_000
+    return Entry(
+        session_id=session_id, state=state, member_id=member.member_id if member else None, tier=tier,
+        growth=member.growth if member else 0, points=member.points if member else 0,
+        multiplier=multiplier.quantize(Decimal("0.001")), leader_id=member.leader_id if member else None,
+        coupons=[coupon_view(c, session_id, parsed.offset_minutes, now) for c in coupons],
+        products=product_views(parsed, [ProductRow(*row) for row in rows]))
+
+
+async def _enter_room(store: Store, parsed: SessionDef, viewer: str, member_id: str, tier: str, now: int,
+                      webhook_id: str, generation: str,
+                      seat: tuple[str, str, int, str] | None = None) -> tuple[SessionDef, list[Any]]:
+    """One enter_session call, re-reading a definition the script says is stale; returns
+    the definition its answer is for, and the answer ("ok" or "unseated")."""
     for _ in range(5):
         k = parsed.keys
         result = await store.scripts.call(
             "enter_session",
-            [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.bought, k.events, *parsed.product_keys],
-            [viewer, member.member_id if member else "", tier, now, parsed.version, k.tag, webhook_id,
-             *parsed.skus])
+            [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.roster, k.events, *parsed.product_keys],
+            [viewer, member_id, tier, now, parsed.version, k.tag, webhook_id, generation,
+             seat[2] if seat else "", seat[3] if seat else "", *parsed.skus])
         if result[0] == "stale":
-            store.config.forget(f"session:{session_id}")
-            parsed = await require_def(store, session_id)
+            store.config.forget(f"session:{parsed.session_id}")
+            parsed = await require_def(store, parsed.session_id)
             continue
         if result[0] == "err":
             raise refusal(result[1])
-        _, state, coupons, stocks, bought, issued, counted = result
-        if counted:
-            metrics.ENTRIES.labels(session_id, tier).inc()
-        if issued:
-            metrics.COUPONS_ISSUED.labels(session_id, tier).inc(issued)
-        multiplier = Decimal(ladder.multiplier_milli(tier) * parsed.multiplier_milli) / 1_000_000
-        return Entry(
-            session_id=session_id, state=state, member_id=member.member_id if member else None, tier=tier,
-            growth=member.growth if member else 0, points=member.points if member else 0,
-            multiplier=multiplier.quantize(Decimal("0.001")), leader_id=member.leader_id if member else None,
-            coupons=[coupon_view(c, session_id, parsed.offset_minutes, now) for c in coupons],
-            products=product_views(parsed, tier, [[s, b] for s, b in zip(stocks, bought)]))
+        return parsed, result
     raise DomainError("request_in_progress", "the session is being redefined; retry")
 
 
 async def products(store: Store, identity: str, session_id: str) -> ProductList:
+    """The viewer's tier's products: one round trip for a seated member or a guest."""
     await require_def(store, session_id)  # an unknown session is a 404 before anything else
     member_id, _ = await members.resolve(store, identity)
-    member = await members.touch(store, member_id) if member_id else None
     ladder = await store.config.ladder()
-    tier = ladder.tier_for(member.growth).name if member else GUEST
-    parsed, _, rows = await live_counts(store, session_id, member.member_id if member else "")
-    return ProductList(tier=tier, products=product_views(parsed, tier, rows))
+    generation = await roster.generation(store, ladder)
+    found = await live_counts(store, session_id, member_id or "", generation, "" if member_id else GUEST)
+    if found is None:
+        # A member not seated here: its record says its tier.
+        member = await members.touch(store, member_id) if member_id else None
+        tier = ladder.tier_for(member.growth).name if member else GUEST
+        found = await live_counts(store, session_id, member_id or "", generation, tier)
+    if found is None:
+        raise DomainError("request_in_progress", "the session could not be read; retry")
+    return ProductList(tier=found.tier, products=product_views(found.parsed, found.rows))

@@ -30,6 +30,11 @@ LADDER = f"{PREFIX}:ladder"
 PROGRAM = f"{PREFIX}:program"
 LEADERS = f"{PREFIX}:leaders"
 SESSIONS = f"{PREFIX}:sessions"
+# Final stats of sessions whose live state is gone (engine/retention.py).
+ARCHIVE = f"{PREFIX}:archive"
+# Bumped by every member import: a room's roster entry written before it may carry a
+# tier the import changed, so entries of an older epoch are read as missing.
+MEMBER_EPOCH = f"{PREFIX}:member_epoch"
 
 
 def webhook_seen(webhook_id: str) -> str:
@@ -57,8 +62,8 @@ def tag_of_order(order_id: str) -> str:
 class SessionKeys:
     """Keys of one session, all in the session's slot."""
 
-    __slots__ = ("session_id", "tag", "meta", "bought", "coupons", "held", "templates",
-                 "stats", "online", "member_orders", "events", "orders", "expiry", "outbox")
+    __slots__ = ("session_id", "tag", "meta", "roster", "coupons", "held", "templates",
+                 "stats", "online", "events", "orders", "expiry", "outbox")
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -66,25 +71,34 @@ class SessionKeys:
         slot = TagKeys(self.tag)
         base = f"{PREFIX}:{{s:{self.tag}}}"
         self.meta = f"{base}:session:{session_id}"
-        self.bought = f"{base}:bought:{session_id}"
+        # Who is in the room (tier, multiplier, leader, order count), what each member
+        # bought of each SKU, each member's orders here and the idempotency keys of
+        # orders: everything an order reads and writes about its buyer (docs/keys.md).
+        self.roster = f"{base}:roster:{session_id}"
         self.coupons = f"{base}:coupons:{session_id}"
         self.held = f"{base}:held:{session_id}"
         self.templates = f"{base}:templates:{session_id}"
         self.stats = f"{base}:stats:{session_id}"
         self.online = f"{base}:online:{session_id}"
-        self.member_orders = f"{base}:member_orders:{session_id}"
         self.events = f"{base}:events:{session_id}"
         self.orders = slot.orders
         self.expiry = slot.expiry
         self.outbox = slot.outbox
 
+    def own(self, product_skus: list[str]) -> list[str]:
+        """Every key that belongs to this session alone (not the tag's orders, expiry, outbox)."""
+        return [self.meta, self.roster, self.templates, self.held, self.coupons, self.stats, self.online,
+                self.events, *(self.product(sku) for sku in product_skus)]
+
     def product(self, sku: str) -> str:
         return f"{PREFIX}:{{s:{self.tag}}}:product:{self.session_id}:{sku}"
 
-    def idempotency(self, viewer: str, key: str) -> str:
-        # Hashed: the client's key may be 255 bytes of anything.
-        digest = hashlib.blake2b(f"{viewer}\n{key}".encode(), digest_size=16).hexdigest()
-        return f"{PREFIX}:{{s:{self.tag}}}:idem:{self.session_id}:{digest}"
+
+
+def idempotency_field(viewer: str, key: str) -> str:
+    """The roster field remembering a viewer's Idempotency-Key (hashed: the client's key
+    may be 255 bytes of anything)."""
+    return "i|" + hashlib.blake2b(f"{viewer}\n{key}".encode(), digest_size=16).hexdigest()
 
 
 class TagKeys:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from bisect import bisect_right
 from decimal import Decimal
 
@@ -32,6 +33,9 @@ class Ladder:
         self.tiers = tiers
         self._thresholds = [t.min_growth for t in tiers]
         self.by_name = {t.name: t for t in tiers}
+        # Names this ladder in a room's roster: a seat's tier computed under another
+        # ladder is not trusted (engine/roster.py).
+        self.digest = f"{zlib.crc32(repr([(t.name, t.min_growth, t.multiplier_milli) for t in tiers]).encode()):08x}"
 
     @classmethod
     def from_spec(cls, spec: LadderSpec) -> "Ladder":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import keys, members
+from . import keys, members, roster
 from .clock import now_ms
 from .coupons import coupon_view
 from .ladder import GUEST
@@ -20,11 +20,12 @@ async def me(store: Store, identity: str) -> Me:
                   next_tier=ladder.next_tier(-1), coupons=[])
     return Me(member_id=member.member_id, tier=ladder.tier_for(member.growth).name, growth=member.growth,
               points=member.points, leader_id=member.leader_id, next_tier=ladder.next_tier(member.growth),
-              coupons=await coupons_of(store, member.member_id, member.visited))
+              coupons=await coupons_of(store, member.member_id,
+                                       [session_id for session_id, _ in await roster.rooms_of(store, member_id)]))
 
 
 async def coupons_of(store: Store, member_id: str, sessions: list[str]) -> list[Coupon]:
-    """Every coupon the member holds, in the order of the sessions it visited."""
+    """Every coupon the member holds, session by session."""
     pipe = store.client.pipeline(transaction=False)
     for session_id in sessions:
         pipe.hget(keys.SessionKeys(session_id).held, member_id)

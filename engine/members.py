@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import msgspec
 import orjson
 
-from . import keys
+from . import keys, roster
 from .errors import refusal
 from .identity import InvalidIdentity, member_named, normalise
 from .store import Store
@@ -34,7 +34,6 @@ class MemberState:
     points: int
     leader_id: str | None
     identities: list[str]
-    visited: list[str]
 
 
 def _split(joined: str) -> list[str]:
@@ -57,14 +56,13 @@ async def resolve(store: Store, identity: str, leader_ref: str = "") -> tuple[st
     return None, guest_ref
 
 
-async def touch(store: Store, member_id: str, session_id: str = "", leader_ref: str = "") -> MemberState | None:
-    """The member as it is now; records the session visit and a first leader binding."""
-    found = await store.scripts.call(
-        "touch_member", [keys.MemberKeys(member_id).members], [member_id, session_id, leader_ref])
+async def touch(store: Store, member_id: str, leader_ref: str = "") -> MemberState | None:
+    """The member as it is now, bound to ``leader_ref`` if it has no leader yet."""
+    found = await store.scripts.call("touch_member", [keys.MemberKeys(member_id).members], [member_id, leader_ref])
     if not found:
         return None
-    growth, points, leader, identities, visited = found
-    return MemberState(member_id, int(growth), int(points), leader or None, _split(identities), _split(visited))
+    growth, points, leader, identities = found
+    return MemberState(member_id, int(growth), int(points), leader or None, _split(identities))
 
 
 def new_member_id(identity: str) -> str:
@@ -72,7 +70,7 @@ def new_member_id(identity: str) -> str:
     return member_named(identity) or f"g-{secrets.token_hex(8)}"
 
 
-async def enrol(store: Store, identity: str, leader_ref: str, candidate: str, session_id: str) -> str:
+async def enrol(store: Store, identity: str, leader_ref: str, candidate: str) -> str:
     """Make a guest a member of the lowest tier, bound to the leader it first came with.
 
     Returns the member the identity now belongs to: ``candidate``, or whoever a
@@ -90,7 +88,6 @@ async def enrol(store: Store, identity: str, leader_ref: str, candidate: str, se
         leader_ref = leader_ref or first_ref
     await store.scripts.call("upsert_member", [keys.MemberKeys(candidate).members],
                              ["1", orjson.dumps([[candidate, "", "", leader_ref, "" if named else identity]])])
-    await touch(store, candidate, session_id)
     if named is None:
         store.owners[identity] = candidate
     return candidate
@@ -153,6 +150,10 @@ async def import_members(store: Store, chunks: AsyncIterator[bytes]) -> ImportRe
         if applying is not None and not applying.done():
             applying.cancel()
     report.rejected.sort(key=lambda r: r.line)
+    # Growth set by the import may change tiers of members seated in live rooms (a new
+    # member has no seat yet).
+    if report.updated:
+        await roster.imported(store)
     return report
 
 

@@ -89,17 +89,17 @@ class _Snapshot:
 async def live_gauges(store) -> bytes:  # type: ignore[no-untyped-def]
     """viewers_online{session,tier} and stock_left{session,sku}, read from Redis now."""
     from .errors import DomainError
-    from .sessions import live_counts
+    from .sessions import shelf
 
     online = GaugeMetricFamily(f"{NS}_viewers_online", "Viewers in the room, by tier.", labels=["session", "tier"])
     stock = GaugeMetricFamily(f"{NS}_stock_left", "Units left to sell.", labels=["session", "sku"])
     for session_id in sorted(await store.client.smembers(keys.SESSIONS)):
         try:
-            parsed, _, rows = await live_counts(store, session_id)
+            parsed, _, rows, _ = await shelf(store, session_id)
         except DomainError:
             continue  # gone, or being redefined right now: the next scrape has it
         for product, row in zip(parsed.products, rows):
-            stock.add_metric([session_id, product.spec.sku], row[0])
+            stock.add_metric([session_id, product.spec.sku], row.stock_left)
         stats = await store.client.hgetall(parsed.keys.stats)
         for field, value in sorted(stats.items()):
             tier, _, counter = field.partition("|")

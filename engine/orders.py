@@ -14,15 +14,13 @@ import secrets
 
 import msgspec
 
-from . import keys, members, metrics
+from . import keys, members, metrics, roster
 from .clock import now_ms, rfc3339
 from .errors import DomainError, refusal
-from .ladder import Ladder
 from .sessions import SessionDef, load_def, require_def, state_at
 from .store import Store
 from .types import Order, OrderList, OrderRequest
 
-IDEMPOTENCY_TTL_MS = 25 * 3600 * 1000
 # How long a points order may wait for its hold before the sweeper settles it.
 PENDING_GRACE_MS = 30_000
 _IN_PROGRESS_WAIT_S = 3.0
@@ -52,6 +50,11 @@ class StoredOrder(msgspec.Struct):
     pay_before_ms: int
     points_earned: int = 0
     growth_earned: int = 0
+    # Where the order stands among its member's orders in this session (roster field
+    # "<member>|o|<nth>"), 1 if it seated its member in the roster, and the roster field
+    # of its Idempotency-Key.
+    nth: int = 0
+    seated: int = 0
     idempotency_key: str = ""
 
     @property
@@ -74,10 +77,9 @@ def order_view(order: StoredOrder, offset_minutes: int, status: str | None = Non
 
 
 def _precheck(parsed: SessionDef, request: OrderRequest, tier: str, now: int) -> None:
-    """Refusals the cached definition can already tell, before anything is written.
+    """Refusals the cached definition can already tell, before a guest's order is tried.
 
-    The script checks all of them again, atomically; this only spares Redis (and keeps
-    a guest from being enrolled by an order that could never be accepted).
+    The script checks all of them again, atomically; this only spares Redis.
     """
     if state_at(parsed, now) != "live":
         raise refusal("session_not_live", f"session {parsed.session_id!r} is not live")
@@ -93,81 +95,108 @@ def _fingerprint(session_id: str, request: OrderRequest) -> str:
     return hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
 
 
+class Buyer(msgspec.Struct):
+    """Who places the order. A member seated in the room has ``tier`` "": its seat in
+    the roster says (engine/roster.py); otherwise the member was read (or is a guest)."""
+    member_id: str
+    tier: str = ""
+    multiplier_milli: int = 0
+    leader_id: str = ""
+    guest: bool = False
+
+
 async def place(store: Store, identity: str, session_id: str, request: OrderRequest,
                 idempotency_key: str) -> tuple[Order, bool]:
-    """Reserve an order; returns (order, replayed) where replayed means an earlier answer."""
+    """Reserve an order; returns (order, replayed) where replayed means an earlier answer.
+
+    A member who entered the room is one script call: its seat in the roster gives its
+    tier. Anyone else (a member not seated, a guest) is read first, then seated by the
+    same script.
+    """
     parsed = await require_def(store, session_id)
-    ladder = await store.config.ladder()
-    buyer = await _buyer(store, identity, session_id, ladder)
+    member_id, guest_ref = await members.resolve(store, identity)
+    buyer = Buyer(member_id) if member_id else await _unseated_buyer(store, identity, None, guest_ref)
     try:
-        try:
-            order, replayed = await _reserve(store, parsed, ladder, buyer, identity, request, idempotency_key)
-        except _EnrolledMeanwhile:
-            # A concurrent first order of this guest enrolled it: this one is now a member's.
-            buyer = await _buyer(store, identity, session_id, ladder)
-            order, replayed = await _reserve(store, parsed, ladder, buyer, identity, request, idempotency_key)
-    except DomainError as exc:
-        metrics.ORDERS.labels(session_id, buyer.tier, exc.code).inc()
-        raise
+        placed = await _reserve(store, parsed, buyer, identity, request, idempotency_key)
+        if placed is None:
+            buyer = await _unseated_buyer(store, identity, member_id, guest_ref)
+            placed = await _reserve(store, parsed, buyer, identity, request, idempotency_key)
+    except _EnrolledMeanwhile:
+        # A concurrent first order of this guest enrolled it: this one is now a member's.
+        member_id, guest_ref = await members.resolve(store, identity)
+        buyer = await _unseated_buyer(store, identity, member_id, guest_ref)
+        placed = await _reserve(store, parsed, buyer, identity, request, idempotency_key)
+    if placed is None:
+        raise DomainError("request_in_progress", "the member's tier changed while ordering; retry")
+    order, replayed = placed
     if not replayed:
         metrics.ORDERS.labels(session_id, order.tier, "reserved").inc()
         metrics.UNITS_RESERVED.labels(session_id, order.tier).inc(order.qty)
     return order, replayed
 
 
-async def _buyer(store: Store, identity: str, session_id: str, ladder: Ladder) -> "Buyer":
-    member_id, guest_ref = await members.resolve(store, identity)
+async def _unseated_buyer(store: Store, identity: str, member_id: str | None, guest_ref: str) -> Buyer:
+    """The buyer read from its member record; a guest (or a ``member:<id>`` with no record
+    yet) is enrolled (lowest tier, the leader it came with) once its order is reserved."""
+    ladder = await store.config.ladder()
     member = await members.touch(store, member_id) if member_id else None
     if member is None:
-        # A guest who orders is enrolled (lowest tier, the leader it came with) once the
-        # order is reserved; a refused order enrols nobody.
-        return Buyer(member_id or members.new_member_id(identity), ladder.lowest.name, guest_ref, guest=True)
-    return Buyer(member.member_id, ladder.tier_for(member.growth).name, member.leader_id or "",
-                 first_visit=session_id not in member.visited)
+        lowest = ladder.lowest.name
+        return Buyer(member_id or members.new_member_id(identity), lowest, ladder.multiplier_milli(lowest),
+                     guest_ref, guest=True)
+    tier = ladder.tier_for(member.growth).name
+    return Buyer(member.member_id, tier, ladder.multiplier_milli(tier), member.leader_id or "")
 
 
-async def _reserve(store: Store, parsed: SessionDef, ladder: Ladder, buyer: "Buyer", identity: str,
-                   request: OrderRequest, idempotency_key: str) -> tuple[Order, bool]:
+def _refused(session_id: str, tier: str, code: str, detail: str = "") -> DomainError:
+    metrics.ORDERS.labels(session_id, tier, code).inc()
+    return refusal(code, detail)
+
+
+async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str, request: OrderRequest,
+                   idempotency_key: str) -> tuple[Order, bool] | None:
+    """One reserve_order call (and the member-slot half of a pending order); None when the
+    buyer has no current seat and must be read first."""
     session_id = parsed.session_id
-    if buyer.guest and request.points > 0:
-        raise refusal("insufficient_points", "a guest has no points")
     now = now_ms()
-    try:
-        _precheck(parsed, request, buyer.tier, now)
-    except DomainError:
-        # The cached definition may be up to config_ttl_s old: re-read before refusing.
-        store.config.forget(f"session:{session_id}")
-        parsed = await require_def(store, session_id)
-        _precheck(parsed, request, buyer.tier, now)
+    if buyer.guest:
+        if request.points > 0:
+            raise _refused(session_id, buyer.tier, "insufficient_points", "a guest has no points")
+        try:
+            _precheck(parsed, request, buyer.tier, now)
+        except DomainError as exc:
+            raise _refused(session_id, buyer.tier, exc.code, exc.detail) from None
+    ladder = await store.config.ladder()
     program = await store.config.program()
     k = parsed.keys
     args = [
         session_id, request.sku, buyer.member_id, buyer.tier, request.qty, request.coupon_id or "",
         request.points, now, f"{k.tag}-{secrets.token_hex(8)}", _fingerprint(session_id, request),
-        IDEMPOTENCY_TTL_MS, ladder.multiplier_milli(buyer.tier), program.spec.points_per_yuan,
-        program.spec.point_value_fen, program.max_points_discount_milli, buyer.leader_id, identity,
-        PENDING_GRACE_MS, int(buyer.guest or request.points > 0), int(buyer.first_visit),
+        buyer.multiplier_milli, program.spec.points_per_yuan, program.spec.point_value_fen,
+        program.max_points_discount_milli, buyer.leader_id, identity, PENDING_GRACE_MS,
+        int(buyer.guest or request.points > 0), await roster.generation(store, ladder),
+        keys.idempotency_field(identity, idempotency_key),
     ]
-    order_keys = [k.meta, k.product(request.sku), k.bought, k.coupons, k.orders, k.expiry,
-                  k.idempotency(identity, idempotency_key), k.stats, k.member_orders, k.outbox]
+    order_keys = [k.product(request.sku), k.roster, k.coupons, k.orders, k.expiry, k.meta]
     deadline = asyncio.get_running_loop().time() + _IN_PROGRESS_WAIT_S
     while True:
-        outcome, payload = await store.scripts.call("reserve_order", order_keys, args)
-        if outcome != "in_progress":
+        reply = await store.scripts.call("reserve_order", order_keys, args)
+        if reply[0] != "in_progress":
             break
         # The first request with this key is finishing its member-side half: wait for it.
         if asyncio.get_running_loop().time() > deadline:
             raise refusal("request_in_progress", "a request with this Idempotency-Key is still running")
         await asyncio.sleep(0.02)
+    outcome = reply[0]
+    if outcome == "unseated":
+        return None
     if outcome == "err":
-        raise refusal(payload)
-    order = decode_order(payload)
+        raise _refused(session_id, reply[2], reply[1])
+    order = decode_order(reply[1])
     if outcome == "replay":
         return order_view(order, parsed.offset_minutes, "reserved"), True
     if order.status == "pending":
         order = await _finish_pending(store, parsed, order, buyer, identity)
-    if buyer.first_visit:
-        await finish_visit(store, order)
     return order_view(order, parsed.offset_minutes), False
 
 
@@ -175,19 +204,11 @@ class _EnrolledMeanwhile(Exception):
     """A guest's order lost the enrolment race and was aborted; place it again as the member."""
 
 
-class Buyer(msgspec.Struct):
-    member_id: str
-    tier: str
-    leader_id: str
-    guest: bool = False
-    first_visit: bool = False
-
-
 async def _finish_pending(store: Store, parsed: SessionDef, order: StoredOrder, buyer: Buyer,
                           identity: str) -> StoredOrder:
     """The member-slot half of a pending order: enrol the guest, hold the points."""
     if buyer.guest:
-        owner = await members.enrol(store, identity, buyer.leader_id, buyer.member_id, parsed.session_id)
+        owner = await members.enrol(store, identity, buyer.leader_id, buyer.member_id)
         if owner != buyer.member_id:
             # A concurrent first order of the same guest enrolled it first under another id.
             await release(store, order, "aborted")
@@ -198,17 +219,20 @@ async def _finish_pending(store: Store, parsed: SessionDef, order: StoredOrder, 
                                     [order.member_id, order.order_id, order.points_used])
     k = parsed.keys
     if held[0] == "ok":
-        confirmed = await store.scripts.call("confirm_order", [k.orders, k.expiry, k.stats], [order.order_id])
+        confirmed = await store.scripts.call("confirm_order", [k.orders, k.expiry, k.product(order.sku)],
+                                             [order.order_id])
         if confirmed[0] == "ok":
             return decode_order(confirmed[1])
         # The sweeper gave this order up while we waited: give the points back.
         await store.scripts.call("release_points", [mk.members, mk.holds], [order.member_id, order.order_id])
-        raise refusal("request_in_progress", "the order took too long and was released; retry")
+        raise _refused(parsed.session_id, order.tier, "request_in_progress",
+                       "the order took too long and was released; retry")
     await release(store, order, "aborted")
     if held[1] == "insufficient_points":
-        raise refusal("insufficient_points", f"fewer than {order.points_used} points")
+        raise _refused(parsed.session_id, order.tier, "insufficient_points", f"fewer than {order.points_used} points")
     # The sweeper voided the hold (this request stalled past the grace period).
-    raise refusal("request_in_progress", "the order took too long and was released; retry")
+    raise _refused(parsed.session_id, order.tier, "request_in_progress",
+                   "the order took too long and was released; retry")
 
 
 async def release(store: Store, order: StoredOrder, to: str, caller: str = "") -> StoredOrder | None:
@@ -216,8 +240,7 @@ async def release(store: Store, order: StoredOrder, to: str, caller: str = "") -
     k = keys.SessionKeys(order.session_id)
     result = await store.scripts.call(
         "release_order",
-        [k.orders, k.expiry, k.product(order.sku), k.bought, k.coupons, k.outbox, k.member_orders,
-         order.idempotency_key],
+        [k.orders, k.expiry, k.product(order.sku), k.roster, k.coupons, k.outbox, k.online, k.held],
         [order.order_id, to, now_ms(), caller])
     if result[0] == "err":
         return None
@@ -225,12 +248,6 @@ async def release(store: Store, order: StoredOrder, to: str, caller: str = "") -
     if to != "aborted" and released.points_used > 0:
         await finish_points_release(store, released)
     return released
-
-
-async def finish_visit(store: Store, order: StoredOrder) -> None:
-    """Record the session in the member's visited list (how /v1/me/orders finds it)."""
-    await members.touch(store, order.member_id, order.session_id)
-    await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox, f"visit|{order.order_id}")
 
 
 async def finish_points_release(store: Store, order: StoredOrder) -> None:
@@ -261,17 +278,13 @@ async def cancel(store: Store, identity: str, order_id: str) -> Order:
 
 
 async def member_orders(store: Store, identity: str) -> OrderList:
-    """The viewer's orders across every session it has been in, newest first."""
+    """The viewer's orders in every kept session it has a seat in, newest first."""
     member_id, _ = await members.resolve(store, identity)
-    member = await members.touch(store, member_id) if member_id else None
-    if member is None:
+    if member_id is None:
         return OrderList(orders=[])
+    ids = await roster.order_ids(store, member_id, await roster.rooms_of(store, member_id))
     pipe = store.client.pipeline(transaction=False)
-    for session_id in member.visited:
-        pipe.hget(keys.SessionKeys(session_id).member_orders, member.member_id)
-    ids_per_session = await pipe.execute()
-    pipe = store.client.pipeline(transaction=False)
-    for order_id in (oid for ids in ids_per_session if ids for oid in ids.split(",")):
+    for order_id in ids:
         pipe.hget(keys.TagKeys(keys.tag_of_order(order_id)).orders, order_id)
     found = [decode_order(raw) for raw in await pipe.execute() if raw]
     found.sort(key=lambda o: (o.created_ms, o.order_id), reverse=True)

@@ -11,7 +11,7 @@ import logging
 
 import msgspec
 
-from . import keys, leaders, metrics
+from . import keys, leaders, metrics, roster
 from .clock import now_ms
 from .codec import encode
 from .errors import DomainError, refusal
@@ -85,7 +85,9 @@ async def finish_credit(store: Store, order: StoredOrder) -> Outcome:
     outcome, before, after, leader_id = credited
     if outcome in ("ok", "duplicate"):
         await route(store, order, leader_id)
-    await _done(store, order, "credit")
+    # The member's seat in the room takes the tier its growth now gives: the next order
+    # there is priced at it. The outbox entry goes in the same step.
+    await roster.reseat(store, order.session_id, order.member_id, int(after), f"credit|{order.order_id}")
     ladder = await store.config.ladder()
     if outcome == "ok":
         metrics.count_growth(ladder, int(before), int(after))
@@ -143,6 +145,6 @@ async def finish_debit(store: Store, order: StoredOrder) -> Outcome:
         commission = int(routed.split("|")[3]) if routed.count("|") == 3 else 0
         event = encode(await leader_view(store, order, leader_id, commission))
         await store.scripts.call("unroute_order", [lk.stream, lk.routed, lk.totals], [order.order_id, event])
-    await _done(store, order, "debit")
+    await roster.reseat(store, order.session_id, order.member_id, int(after), f"debit|{order.order_id}")
     ladder = await store.config.ladder()
     return Outcome("refunded", order, ladder.tier_for(int(before)).name, ladder.tier_for(int(after)).name)

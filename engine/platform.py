@@ -14,7 +14,7 @@ import logging
 
 import orjson
 
-from . import entry, keys, members, metrics, payments, sessions
+from . import entry, keys, members, metrics, payments, roster, sessions
 from .clock import now_ms
 from .errors import DomainError, refusal
 from .identity import InvalidIdentity, normalise
@@ -156,5 +156,8 @@ async def _growth(store: Store, webhook_id: str, event: ViewerWatched | ViewerSh
     if result[0] == "err":
         return "ignored"
     if result[0] == "ok":
-        metrics.count_growth(await store.config.ladder(), int(result[1]), int(result[2]))
+        ladder = await store.config.ladder()
+        metrics.count_growth(ladder, int(result[1]), int(result[2]))
+        if ladder.tier_for(int(result[1])) != ladder.tier_for(int(result[2])):
+            await roster.reseat(store, d.session_id, member_id, int(result[2]))
     return "applied" if result[0] == "ok" else "duplicate"

@@ -7,7 +7,8 @@ parsed definition with its version; the hot-path scripts check the version and s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import datetime
 from decimal import Decimal
 
@@ -48,6 +49,8 @@ class SessionDef:
     products: list[ProductDef]
     offset_minutes: int
     override: str = ""
+    # SKUs an earlier definition had and a later one dropped (their keys remain).
+    dropped_skus: list[str] = field(default_factory=list)
 
     @property
     def skus(self) -> list[str]:
@@ -85,7 +88,8 @@ def state_at(parsed: SessionDef, now: int) -> str:
     return "live" if now < to_ms(parsed.spec.ends_at) else "ended"
 
 
-def build_def(session_id: str, spec: SessionSpec, version: str, override: str = "") -> SessionDef:
+def build_def(session_id: str, spec: SessionSpec, version: str, override: str = "",
+              dropped_skus: list[str] | None = None) -> SessionDef:
     """The checked, parsed definition, or a 422 naming the first bad field."""
     starts = _aware(spec.starts_at, "$.starts_at")
     ends = _aware(spec.ends_at, "$.ends_at")
@@ -114,7 +118,7 @@ def build_def(session_id: str, spec: SessionSpec, version: str, override: str = 
         if c.kind == "percent_off" and not 1 <= c.value <= 99:
             raise invalid(f"{at}.value", "a percent_off coupon is 1-99 percent")
     return SessionDef(session_id, keys.SessionKeys(session_id), version, spec, products,
-                      _offset_minutes(spec.starts_at), override)
+                      _offset_minutes(spec.starts_at), override, dropped_skus or [])
 
 
 def _product_fields(p: ProductDef) -> dict[str, int | str]:
@@ -140,12 +144,17 @@ async def define(store: Store, session_id: str, spec: SessionSpec) -> SessionVie
         for c in spec.coupons
     }
     for _ in range(5):
-        previous = await store.client.hget(k.meta, "skus") or ""
+        previous, dropped_before = await store.client.hmget(k.meta, "skus", "dropped")
+        previous = previous or ""
         dropped = [sku for sku in previous.split(",") if sku and sku not in parsed.skus]
+        # Every SKU the session ever dropped: their counters still count in its stats,
+        # and retention deletes their keys too.
+        ever_dropped = [sku for sku in dict.fromkeys([*(dropped_before or "").split(","), *dropped])
+                        if sku and sku not in parsed.skus]
         payload = {
             "def": encode(spec).decode(), "starts": to_ms(spec.starts_at), "ends": to_ms(spec.ends_at),
             "mult": parsed.multiplier_milli, "resv": spec.reservation_minutes * 60_000,
-            "skus": ",".join(parsed.skus), "previous_skus": previous,
+            "skus": ",".join(parsed.skus), "previous_skus": previous, "dropped": ",".join(ever_dropped),
             "tpls": ",".join(c.template_id for c in spec.coupons),
             "products": [{"fields": _product_fields(p), "stock": p.spec.stock} for p in parsed.products],
             "templates": templates,
@@ -164,11 +173,12 @@ async def define(store: Store, session_id: str, spec: SessionSpec) -> SessionVie
 
 async def load_def(store: Store, session_id: str) -> SessionDef | None:
     async def load() -> SessionDef | None:
-        raw, version, override = await store.client.hmget(
-            keys.SessionKeys(session_id).meta, "def", "version", "override")
+        raw, version, override, dropped = await store.client.hmget(
+            keys.SessionKeys(session_id).meta, "def", "version", "override", "dropped")
         if raw is None:
             return None
-        return build_def(session_id, msgspec.json.decode(raw, type=SessionSpec), version, override or "")
+        return build_def(session_id, msgspec.json.decode(raw, type=SessionSpec), version, override or "",
+                         [sku for sku in (dropped or "").split(",") if sku])
     return await store.config.cached(f"session:{session_id}", load)
 
 
@@ -179,8 +189,32 @@ async def require_def(store: Store, session_id: str) -> SessionDef:
     return parsed
 
 
-async def live_counts(store: Store, session_id: str, member_id: str = "") -> tuple[SessionDef, str, list[list[int]]]:
-    """(definition, state, [stock_left, bought, reserved, sold] per product), read together.
+class ProductRow(NamedTuple):
+    """A product as one viewer's tier sees it, read from the hash the order script
+    enforces (lua_scripts/_product_terms.lua): the view and the rule are one source."""
+    stock_left: int
+    price: int
+    opens_ms: int
+    closes_ms: int
+    per_member_limit: int
+    visible: int
+    reserved: int
+    sold: int
+    bought: int
+
+
+class Shelf(NamedTuple):
+    """A session's products for one viewer, and the state and tier they were read at."""
+    parsed: SessionDef
+    state: str
+    rows: list[ProductRow]
+    tier: str
+
+
+async def live_counts(store: Store, session_id: str, member_id: str = "", generation: str = "",
+                      tier: str = GUEST) -> Shelf | None:
+    """The definition and its products' live rows, read together; None when ``tier`` is
+    "" (the member's seat says) and the member has no current seat.
 
     The script refuses a definition that changed meanwhile ("stale"); it is then read
     again, so the numbers always line up with the products they are for.
@@ -189,22 +223,31 @@ async def live_counts(store: Store, session_id: str, member_id: str = "") -> tup
         parsed = await require_def(store, session_id)
         k = parsed.keys
         result = await store.scripts.call(
-            "read_products", [k.meta, k.bought, *parsed.product_keys],
-            [member_id, now_ms(), parsed.version, *parsed.skus])
+            "read_products", [k.meta, k.roster, *parsed.product_keys],
+            [member_id, now_ms(), parsed.version, generation, tier, *parsed.skus])
         if result[0] == "err":
             raise refusal(result[1])
+        if result[0] == "unseated":
+            return None
         if result[0] == "stale":
             store.config.forget(f"session:{session_id}")
             continue
-        rows = [list(col) for col in zip(*result[2:6])] if parsed.products else []
-        return parsed, result[1], rows
+        return Shelf(parsed, result[1], [ProductRow(*row) for row in result[2]], result[3])
     raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
 
 
+async def shelf(store: Store, session_id: str) -> Shelf:
+    """The products as anyone may count them (stock, reserved, sold)."""
+    shelf = await live_counts(store, session_id)
+    if shelf is None:  # only a member's own tier can be unseated
+        raise DomainError("request_in_progress", "the session could not be read; retry")
+    return shelf
+
+
 async def view(store: Store, session_id: str) -> SessionView:
-    parsed, state, rows = await live_counts(store, session_id)
+    parsed, state, rows, _ = await shelf(store, session_id)
     spec = parsed.spec
-    products = [ProductState(**msgspec.structs.asdict(p.spec), stock_left=row[0])
+    products = [ProductState(**msgspec.structs.asdict(p.spec), stock_left=row.stock_left)
                 for p, row in zip(parsed.products, rows)]
     return SessionView(session_id=session_id, state=state, title=spec.title, starts_at=spec.starts_at,
                        ends_at=spec.ends_at, points_multiplier=spec.points_multiplier,
@@ -213,10 +256,16 @@ async def view(store: Store, session_id: str) -> SessionView:
 
 async def set_state(store: Store, session_id: str, state: str) -> SessionView:
     """The operator's (or platform's) word overrides the clock: "live" or "ended"."""
-    if not await store.scripts.call("set_session_state", [keys.SessionKeys(session_id).meta], [state]):
-        raise refusal("unknown_session", f"no session {session_id!r}")
-    store.config.forget(f"session:{session_id}")
-    return await view(store, session_id)
+    for _ in range(5):
+        parsed = await require_def(store, session_id)
+        done = await store.scripts.call("set_session_state", [parsed.keys.meta, *parsed.product_keys],
+                                        [state, parsed.version])
+        store.config.forget(f"session:{session_id}")
+        if done == 0:
+            raise refusal("unknown_session", f"no session {session_id!r}")
+        if done == 1:
+            return await view(store, session_id)
+    raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
 
 
 async def adjust_stock(store: Store, session_id: str, sku: str, change: StockDelta) -> int:

@@ -21,6 +21,9 @@ class Settings:
     # Cached ladder, program settings and session definitions are re-read this often,
     # so an operator's change reaches every worker within this time.
     config_ttl_s: float = 1.0
+    # How long an ended session's live state (roster, coupons, counters, its orders) is
+    # kept; its final stats stay in the archive after that (engine/retention.py).
+    session_retention_s: float = 7 * 86400
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -35,4 +38,5 @@ class Settings:
             webhook_secret=env.get("LIVEBENEFITS_WEBHOOK_SECRET", ""),
             sweep_interval_s=float(env.get("LIVEBENEFITS_SWEEP_INTERVAL", "0.5")),
             config_ttl_s=float(env.get("LIVEBENEFITS_CONFIG_TTL", "1.0")),
+            session_retention_s=float(env.get("LIVEBENEFITS_SESSION_RETENTION_DAYS", "7")) * 86400,
         )

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from .codec import encode
 from .errors import DomainError
 from .ladder import GUEST
-from .sessions import live_counts
+from .sessions import shelf
 from .store import Store
 
 log = logging.getLogger("livebenefits.stats")
@@ -24,6 +24,8 @@ POLL_S = 0.5
 KEEPALIVE_S = 15.0
 
 COUNTERS = ("entries", "online", "orders", "units", "gmv", "coupons_issued", "coupons_redeemed", "points_awarded")
+# Counters kept per product as "<kind>:<tier>" fields rather than in the stats hash.
+_PRODUCT_COUNTERS = {"o": "orders", "u": "units"}
 
 
 class TierStats(msgspec.Struct):
@@ -52,13 +54,24 @@ class SessionStats(msgspec.Struct):
 
 async def session_stats(store: Store, session_id: str) -> SessionStats:
     """Every tier of the ladder and ``guest`` appear, zeros included, so charts keep their series."""
-    parsed, state, rows = await live_counts(store, session_id)
+    parsed, state, rows, _ = await shelf(store, session_id)
     raw = await store.client.hgetall(parsed.keys.stats)
+    # Orders and units by tier are kept on each product, where the order script already
+    # writes (lua_scripts/reserve_order.lua): the session's are their sums.
+    pipe = store.client.pipeline(transaction=False)
+    for key in [*parsed.product_keys, *(parsed.keys.product(sku) for sku in parsed.dropped_skus)]:
+        pipe.hgetall(key)
+    for fields in await pipe.execute():
+        for name, value in fields.items():
+            kind, _, tier = name.partition(":")
+            counter = _PRODUCT_COUNTERS.get(kind)
+            if counter and tier:
+                raw[f"{tier}|{counter}"] = int(raw.get(f"{tier}|{counter}", 0)) + int(value)
     ladder = await store.config.ladder()
     names = [t.name for t in ladder.tiers] + [GUEST]
     names += sorted({field.partition("|")[0] for field in raw} - set(names))
     tiers = {name: TierStats(**{c: int(raw.get(f"{name}|{c}", 0)) for c in COUNTERS}) for name in names}
-    products = {p.spec.sku: ProductStats(row[0], row[2], row[3]) for p, row in zip(parsed.products, rows)}
+    products = {p.spec.sku: ProductStats(row.stock_left, row.reserved, row.sold) for p, row in zip(parsed.products, rows)}
     return SessionStats(session_id, state, tiers, products)
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
-from . import keys, payments
+from . import keys, payments, retention
 from .clock import now_ms
-from .orders import StoredOrder, decode_order, finish_points_release, finish_visit, release
+from .orders import StoredOrder, decode_order, finish_points_release, release
 from .store import Store
 
 log = logging.getLogger("livebenefits.sweeper")
 _BATCH = 200
 # An outbox entry younger than this is still being finished by the request that wrote it.
 OUTBOX_GRACE_MS = 5_000
+_RETIRE_EVERY_S = 60.0
 
 
 async def session_tags(store: Store) -> set[str]:
@@ -61,7 +63,7 @@ async def _settle_pending(store: Store, order: StoredOrder) -> int:
     hold = await store.scripts.call("void_hold", [mk.holds], [order.order_id])
     k = keys.SessionKeys(order.session_id)
     if hold == "held":
-        await store.scripts.call("confirm_order", [k.orders, k.expiry, k.stats], [order.order_id])
+        await store.scripts.call("confirm_order", [k.orders, k.expiry, k.product(order.sku)], [order.order_id])
         return 0
     return await release(store, order, "aborted") is not None
 
@@ -81,17 +83,23 @@ async def _finish_outbox(store: Store, tk: keys.TagKeys, now: int) -> None:
 
 _FINISHERS = {
     "release_points": finish_points_release,
-    "visit": finish_visit,
     "credit": payments.finish_credit,
     "debit": payments.finish_debit,
 }
 
 
 async def run(store: Store, stop: asyncio.Event) -> None:
-    """Sweep every ``sweep_interval_s`` until ``stop`` is set; errors are logged, not fatal."""
+    """Sweep every ``sweep_interval_s`` until ``stop`` is set; errors are logged, not fatal.
+
+    Sessions past their retention are retired about once a minute.
+    """
+    retire_at = 0.0
     while not stop.is_set():
         try:
             await sweep_once(store)
+            if time.monotonic() >= retire_at:
+                retire_at = time.monotonic() + _RETIRE_EVERY_S
+                await retention.retire_due(store)
         except Exception:  # noqa: BLE001 - a failed pass is retried on the next tick
             log.exception("sweep failed")
         try:

@@ -1,6 +1,6 @@
 --[[ confirm_order: a points order's points are held; make it an ordinary reservation.
 
-KEYS[1] orders   KEYS[2] expiry   KEYS[3] stats
+KEYS[1] orders   KEYS[2] expiry   KEYS[3] product (its order and unit counters by tier)
 ARGV[1] order_id
 Returns {"ok", order_json} (also when it was confirmed already, e.g. by the sweeper)
         {"err", "invalid_state"} when the order is gone or was released meanwhile.
@@ -17,6 +17,6 @@ order.status = 'reserved'
 local encoded = cjson.encode(order)
 redis.call('HSET', KEYS[1], order_id, encoded)
 redis.call('ZADD', KEYS[2], order.pay_before_ms, order_id)
-redis.call('HINCRBY', KEYS[3], order.tier .. '|orders', 1)
-redis.call('HINCRBY', KEYS[3], order.tier .. '|units', order.qty)
+redis.call('HINCRBY', KEYS[3], 'o:' .. order.tier, 1)
+redis.call('HINCRBY', KEYS[3], 'u:' .. order.tier, order.qty)
 return {'ok', encoded}

@@ -4,11 +4,15 @@ KEYS[1] session meta   KEYS[2] coupon templates
 KEYS[3..] product keys: first those of the new definition, in its order, then those of
           SKUs the previous definition had and this one drops
 ARGV[1] JSON {"def": stored definition (string), "starts": ms, "ends": ms, "mult": thousandths,
-        "resv": ms, "skus": "A,B", "previous_skus": "A,C", "tpls": "t1,t2",
+        "resv": ms, "skus": "A,B", "previous_skus": "A,C", "dropped": "C" (every SKU ever
+        dropped and not back), "tpls": "t1,t2",
         "products": [{"fields": {"base": 3990, "limit": 2, ...}, "stock": 1000}],
         "templates": {"t1": template JSON (string)}}
-Stock is set only for SKUs new to the session; stock, reserved and sold counts and
-spent coupon budgets ("<template>|issued") survive a re-definition. A dropped SKU is
+Stock is set only for SKUs new to the session; stock, reserved and sold counts, the
+order and unit counters by tier ("o:<tier>", "u:<tier>") and spent coupon budgets
+("<template>|issued") survive a re-definition. The session's clock (starts, ends,
+override) and its "mult" and "resv" are mirrored into every product, so an order reads
+one hash. A dropped SKU is
 marked removed (its orders can still be released against it).
 Returns {"ok", version} | {"retry"} when the stored SKU list is not the one the caller
 read (a concurrent re-definition): nothing written.
@@ -20,13 +24,16 @@ local stored_skus = redis.call('HGET', KEYS[1], 'skus') or ''
 if stored_skus ~= spec.previous_skus then return {'retry'} end
 
 local kept = {stock = true, reserved = true, sold = true}
+local override = redis.call('HGET', KEYS[1], 'override') or ''
 for i, product in ipairs(spec.products) do
   local key = KEYS[2 + i]
   local existing = redis.call('HGETALL', key)
   for j = 1, #existing, 2 do
-    if not kept[existing[j]] then redis.call('HDEL', key, existing[j]) end
+    local name = existing[j]
+    if not kept[name] and not string.find(name, '^[ou]:') then redis.call('HDEL', key, name) end
   end
-  local fields = {}
+  local fields = {'starts', spec.starts, 'ends', spec.ends, 'override', override,
+                  'mult', spec.mult, 'resv', spec.resv}
   for name, value in pairs(product.fields) do
     fields[#fields + 1] = name
     fields[#fields + 1] = value
@@ -52,5 +59,5 @@ for name, template in pairs(spec.templates) do
 end
 
 redis.call('HSET', KEYS[1], 'def', spec.def, 'starts', spec.starts, 'ends', spec.ends,
-  'mult', spec.mult, 'resv', spec.resv, 'skus', spec.skus, 'tpls', spec.tpls)
+  'mult', spec.mult, 'resv', spec.resv, 'skus', spec.skus, 'tpls', spec.tpls, 'dropped', spec.dropped or '')
 return {'ok', redis.call('HINCRBY', KEYS[1], 'version', 1)}

@@ -1,33 +1,58 @@
 --[[ enter_session: a viewer enters a live room.
 
 KEYS[1] session meta   KEYS[2] stats   KEYS[3] online   KEYS[4] coupon templates
-KEYS[5] held coupons   KEYS[6] coupons KEYS[7] bought   KEYS[8] platform events seen here
+KEYS[5] held coupons   KEYS[6] coupons KEYS[7] roster   KEYS[8] platform events seen here
 KEYS[9..] product keys
 ARGV[1] viewer (member id, or the identity of a guest)   ARGV[2] member_id ("" = guest)
-ARGV[3] tier   ARGV[4] now_ms   ARGV[5] definition version the caller's products are from
+ARGV[3] tier ("" = the member's seat in the roster says)   ARGV[4] now_ms
+ARGV[5] definition version the caller's products are from
 ARGV[6] session tag (coupon ids start with it)
 ARGV[7] the platform webhook id of a viewer.joined ("" for a viewer's own request)
-ARGV[8..] SKUs, one per product key
-Counts the entry by tier, marks the viewer online, and issues the member one coupon of
+ARGV[8] roster generation   ARGV[9] tier multiplier (thousandths)   ARGV[10] leader
+         (ARGV[9] and ARGV[10] with ARGV[3] only)
+ARGV[11..] SKUs, one per product key
+Counts the entry by tier, marks the viewer online, seats a member in the roster (its
+tier, multiplier and leader, for its orders), and issues the member one coupon of
 each template open to its tier whose budget is not spent and of which it holds none.
+A member entering again is read from its seat: without ARGV[3] and without a current
+seat the answer is {"unseated"} and nothing is written.
 A webhook id is remembered for 25 hours, so a joined event applied again after the
 engine died half-way counts the entry once (the rest is idempotent by itself).
-Returns {"ok", state, {coupon_json...}, {stock_left...}, {bought...}, coupons issued now,
-         1 if the entry was counted now else 0}
+Returns {"ok", state, {coupon_json...}, one row per product (see _product_terms.lua,
+         with the member's bought count appended), coupons issued now,
+         1 if the entry was counted now else 0, tier, leader of the seat}
         {"stale", version} the caller's definition is out of date: nothing written
+        {"unseated"}
         {"err", "unknown_session" | "session_ended"}
-Example: EVALSHA sha 10 <keys> m-001 m-001 gold 1764590400000 3 1a2b3c4d "" MILK-1L MILK-FLASH
-         -> {"ok", "live", {'{"coupon_id":"1a2b3c4d-c1",...}'}, {998, 100}, {0, 0}, 1, 1}
+Example: EVALSHA sha 10 <keys> m-001 m-001 gold 1764590400000 3 1a2b3c4d "" 9f3c.0 1500 L-01
+         MILK-1L MILK-FLASH
+         -> {"ok", "live", {'{"coupon_id":"1a2b3c4d-c1",...}'},
+             {{998, 3590, 1764589800000, 1764601200000, 2, 1, 2, 0, 0}, {...}}, 1, 1, "gold", "L-01"}
 ]]
 --#include _session_state.lua
+--#include _roster.lua
+--#include _product_terms.lua
 local viewer, member_id, tier = ARGV[1], ARGV[2], ARGV[3]
 local now = tonumber(ARGV[4])
+local generation = ARGV[8]
 
 local s = redis.call('HMGET', KEYS[1], 'starts', 'ends', 'override', 'version', 'tpls')
 if not s[1] then return {'err', 'unknown_session'} end
 if s[4] ~= ARGV[5] then return {'stale', s[4]} end
 local state = session_state(s[1], s[2], s[3], now)
 if state == 'ended' then return {'err', 'session_ended'} end
+
+local seat = nil
+if member_id ~= '' then
+  seat = parse_seat(redis.call('HGET', KEYS[7], member_id), generation)
+  if tier == '' then
+    if not seat or not seat.current then return {'unseated'} end
+    tier = seat.tier
+  else
+    seat = {tier = tier, mult = ARGV[9], leader = ARGV[10], orders = seat and seat.orders or 0}
+    redis.call('HSET', KEYS[7], member_id, pack_seat(generation, seat))
+  end
+end
 
 local event_id = ARGV[7]
 local counted = 1
@@ -76,9 +101,10 @@ if member_id ~= '' then
   end
 end
 
-local stocks, bought = {}, {}
+local products = {}
 for i = 9, #KEYS do
-  stocks[#stocks + 1] = tonumber(redis.call('HGET', KEYS[i], 'stock') or 0)
-  bought[#bought + 1] = tonumber(redis.call('HGET', KEYS[7], member_id .. '|' .. ARGV[i - 1]) or 0)
+  local row = product_terms(i, tier)
+  row[#row + 1] = tonumber(redis.call('HGET', KEYS[7], member_id .. '|' .. ARGV[i + 2]) or 0)
+  products[#products + 1] = row
 end
-return {'ok', state, coupons, stocks, bought, issued, counted}
+return {'ok', state, coupons, products, issued, counted, tier, seat and seat.leader or ''}

@@ -1,13 +1,13 @@
 --[[ release_order: give back what a reservation took, exactly once, guarded by state.
 
-KEYS[1] orders     KEYS[2] expiry   KEYS[3] product   KEYS[4] bought
-KEYS[5] coupons    KEYS[6] outbox   KEYS[7] member_orders
-KEYS[8] the idempotency key of the order's request (its "idempotency_key" field)
+KEYS[1] orders     KEYS[2] expiry   KEYS[3] product   KEYS[4] roster
+KEYS[5] coupons    KEYS[6] outbox   KEYS[7] online viewers   KEYS[8] held coupons
 ARGV[1] order_id   ARGV[2] to: "cancelled" | "expired" | "aborted"
 ARGV[3] now_ms     ARGV[4] member_id the caller acts for ("" = the engine itself)
 "cancelled" and "expired" need status "reserved"; "aborted" undoes a "pending"
-order whose points could not be held, leaving no trace of it at all: its idempotency
-key goes too, if it still names this order.
+order whose points could not be held, leaving no trace of it at all: its place in the
+member's orders and its idempotency key (roster fields) go too, the key only if it
+still names this order.
 Stock, the member's bought count and the coupon (if still unexpired) come back here;
 held points come back in the member's slot: an outbox entry "release_points|<id>" is
 written in the same step, and whoever finishes it (the caller, else the sweeper)
@@ -16,6 +16,7 @@ Returns {"ok", order_json} or {"err", "unknown_order" | "invalid_state"}.
 Example: EVALSHA sha 8 <keys> 1a2b3c4d-x7 cancelled 1764590460000 m-001
          -> {"ok", '{"status":"cancelled",...}'}
 ]]
+--#include _roster.lua
 local order_id, to = ARGV[1], ARGV[2]
 local now = tonumber(ARGV[3])
 local caller = ARGV[4]
@@ -47,20 +48,23 @@ redis.call('ZREM', KEYS[2], order_id)
 
 if to == 'aborted' then
   redis.call('HDEL', KEYS[1], order_id)
-  local idem = redis.call('GET', KEYS[8])
+  local idem = redis.call('HGET', KEYS[4], order.idempotency_key)
   if idem and string.sub(idem, -(#order_id + 1)) == '|' .. order_id then
-    redis.call('DEL', KEYS[8])
+    redis.call('HDEL', KEYS[4], order.idempotency_key)
   end
-  redis.call('ZREM', KEYS[6], 'visit|' .. order_id)
-  local listed = redis.call('HGET', KEYS[7], order.member_id) or ''
-  local kept = {}
-  for id in string.gmatch(listed, '[^,]+') do
-    if id ~= order_id then kept[#kept + 1] = id end
-  end
-  if #kept > 0 then
-    redis.call('HSET', KEYS[7], order.member_id, table.concat(kept, ','))
-  else
-    redis.call('HDEL', KEYS[7], order.member_id)
+  redis.call('HDEL', KEYS[4], order.member_id .. '|o|' .. (order.nth or 0))
+  local seat = parse_seat(redis.call('HGET', KEYS[4], order.member_id), '')
+  if seat and seat.orders == order.nth then
+    -- A seat this order made (the buyer was not seated) goes with it, unless the member
+    -- has entered the room since (it is online there, or holds coupons from here: the
+    -- seat is how they are found): it is seated again when it enters or orders.
+    seat.orders = seat.orders - 1
+    if order.seated == 1 and seat.orders == 0 and redis.call('HEXISTS', KEYS[7], order.member_id) == 0
+        and redis.call('HEXISTS', KEYS[8], order.member_id) == 0 then
+      redis.call('HDEL', KEYS[4], order.member_id)
+    else
+      redis.call('HSET', KEYS[4], order.member_id, pack_seat(seat.generation, seat))
+    end
   end
   return {'ok', raw}
 end

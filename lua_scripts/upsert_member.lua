@@ -18,7 +18,7 @@ for _, record in ipairs(cjson.decode(ARGV[2])) do
   local new = m == nil
   if new then
     m = {growth = tonumber(growth) or 0, points = tonumber(points) or 0, leader = leader,
-         identities = '', visited = ''}
+         identities = ''}
   elseif not create_only then
     if growth ~= '' then m.growth = growth end
     if points ~= '' then m.points = points end

@@ -14,7 +14,7 @@ import pytest
 from redis.crc import key_slot
 from standardwebhooks import Webhook
 
-from engine import delivery, keys, orders, sweeper
+from engine import delivery, keys, orders, retention, sweeper
 from engine.scripts import script_names, script_source
 from engine.settings import Settings
 from engine.store import close_store, open_store
@@ -155,6 +155,8 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
         async with httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(204))) as http:
             leader = next(x for x in await delivery.leaders_with_webhooks(store) if x.leader_id == "L-01")
             assert await delivery.deliver_due(store, Webhook(settings.webhook_secret), http, leader) >= 1
+        # Long after they ended, both sessions are retired.
+        assert sorted(await retention.retire_due(store, FAR_FUTURE_MS)) == ["S1", "S2"]
     finally:
         await close_store(store)
 

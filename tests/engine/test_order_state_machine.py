@@ -455,7 +455,19 @@ class OrderMachine(RuleBasedStateMachine):
             assert units_sold == sum(o.qty for o in stored.values() if o.sku == sku and o.order_id in sold)
             assert stock == self.stock[sku], (sku, stock, self.stock[sku])
 
-        bought = {f: int(v) for f, v in (await client.hgetall(k.bought)).items()}
+        seated = await client.hgetall(k.roster)
+        # Bought counts are the roster's "<member>|<sku>" fields.
+        bought = {f: int(v) for f, v in seated.items() if f.count("|") == 1 and not f.startswith("i|")}
+        # A seat is true to its member: the tier its growth gives, and every order it placed.
+        for member_id, tier in self.tier_of.items():
+            seat = seated.get(member_id)
+            if seat is not None:
+                _, seat_tier, _, _, placed = seat.split("|")
+                assert seat_tier == tier, (member_id, seat, tier)
+                mine = {o.order_id for o in self.orders if o.member_id == member_id}
+                listed = {seated[f"{member_id}|o|{n}"] for n in range(1, int(placed) + 1)
+                          if f"{member_id}|o|{n}" in seated}
+                assert listed == mine, (member_id, listed, mine)
         expected_bought: dict[str, int] = {}
         for o in holding:
             field = f"{o.member_id}|{o.sku}"
@@ -478,9 +490,9 @@ class OrderMachine(RuleBasedStateMachine):
             assert c["status"] == self.coupons[c["coupon_id"]].status
 
         for member_id in self.initial_points:
-            # One packed field per member: "growth|points|leader|identities|visited".
+            # One packed field per member: "growth|points|leader|identities".
             packed = await client.hget(keys.MemberKeys(member_id).members, member_id)
-            assert packed is not None and packed.count("|") == 4, (member_id, packed)
+            assert packed is not None and packed.count("|") == 3, (member_id, packed)
             growth, points = (int(v) for v in packed.split("|")[:2])
             assert points >= 0 and growth >= 0, (member_id, points, growth)
             assert (points, growth) == (self.points[member_id], self.growth[member_id]), member_id

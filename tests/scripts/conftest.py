@@ -125,18 +125,62 @@ async def define(store: Store, session_id: str = "S1", **overrides: Any) -> sess
     return await sessions.require_def(store, session_id)
 
 
-def record(growth: int = 0, points: int = 0, leader: str = "", identities: str = "", visited: str = "") -> str:
+# The products of ``session_spec()`` as each tier sees them, written out by hand from the
+# spec above (not computed by the engine), for the rows of enter_session and read_products
+# (lua_scripts/_product_terms.lua): {stock_left, price, opens_ms, closes_ms,
+# per_member_limit, visible, reserved, sold} and the member's bought count appended.
+SKUS = ("MILK", "CHEESE", "RARE", "FLASH", "GONE")
+# Each SKU's place in a script's rows.
+MILK, CHEESE, RARE, FLASH, GONE = range(len(SKUS))
+STOCK = {"MILK": 10, "CHEESE": 5, "RARE": 1, "FLASH": 5, "GONE": 5}
+STARTS, ENDS = T0 - 10 * MINUTE, T0 + 60 * MINUTE
+NO_LIMIT = 99  # ProductSpec.per_member_limit's default
+
+
+def terms(sku: str, tier: str) -> list[int]:
+    """[price, opens_ms, closes_ms, per_member_limit, visible] of ``sku`` for ``tier``."""
+    gold = tier == "gold"
+    return {
+        "MILK": [3590 if gold else 3990, STARTS, ENDS, 2, 1],
+        "CHEESE": [12900, STARTS, ENDS, 1, 1 if gold else 0],
+        "RARE": [1000, STARTS, ENDS, 5, 1],
+        "FLASH": [990, T0 + 10 * MINUTE - (5 * MINUTE if gold else 0), ENDS, NO_LIMIT, 1],
+        "GONE": [500, STARTS, T0 - MINUTE, NO_LIMIT, 1],
+    }[sku]
+
+
+def product_rows(tier: str, stock: dict[str, int] | None = None, reserved: dict[str, int] | None = None,
+                 sold: dict[str, int] | None = None, bought: dict[str, int] | None = None) -> list[list[int]]:
+    """The expected row of every SKU of ``session_spec()`` (in its order) for ``tier``;
+    stock left as defined, nothing reserved, sold or bought unless given per SKU."""
+    stock, reserved, sold, bought = stock or {}, reserved or {}, sold or {}, bought or {}
+    rows = []
+    for sku in SKUS:
+        price, opens, closes, limit, visible = terms(sku, tier)
+        rows.append([stock.get(sku, STOCK[sku]), price, opens, closes, limit, visible,
+                     reserved.get(sku, 0), sold.get(sku, 0), bought.get(sku, 0)])
+    return rows
+
+
+def record(growth: int = 0, points: int = 0, leader: str = "", identities: str = "") -> str:
     """A member's packed field value, as _member_record.lua writes it:
-    "growth|points|leader|identities|visited" (lists comma-joined, leader "" when none)."""
-    return f"{growth}|{points}|{leader}|{identities}|{visited}"
+    "growth|points|leader|identities" (identities comma-joined, leader "" when none)."""
+    return f"{growth}|{points}|{leader}|{identities}"
+
+
+def legacy_record(growth: int = 0, points: int = 0, leader: str = "", identities: str = "",
+                  visited: str = "") -> str:
+    """A member record written before the roster: a fifth field, the sessions it visited
+    (read and dropped by _member_record.lua)."""
+    return f"{record(growth, points, leader, identities)}|{visited}"
 
 
 async def add_member(client: aioredis.Redis, member_id: str, growth: int = 0, points: int = 0,
-                     leader: str = "", identities: str = "", visited: str = "") -> keys.MemberKeys:
+                     leader: str = "", identities: str = "") -> keys.MemberKeys:
     """A member record written as upsert_member writes it: one field of the bucket hash,
     named by the member id, holding the packed record (see _member_record.lua)."""
     mk = keys.MemberKeys(member_id)
-    await client.hset(mk.members, member_id, record(growth, points, leader, identities, visited))
+    await client.hset(mk.members, member_id, record(growth, points, leader, identities))
     return mk
 
 
@@ -155,30 +199,57 @@ async def set_points(client: aioredis.Redis, member_id: str, points: int) -> Non
     await client.hset(mk.members, member_id, "|".join(fields))
 
 
+# The roster generation every script test runs under (engine/roster.py makes it from the
+# ladder's digest and the member epoch); a seat of any other generation is not current.
+GEN = "0badcafe.0"
+OLD_GEN = "0badcafe.-1"
+# Tier multipliers (thousandths) the tests seat members with.
+TIER_MULT = {"gold": 1500, "regular": 1000}
+
+
+def seat(tier: str, mult: int | str | None = None, leader: str = "", orders: int = 0, generation: str = GEN) -> str:
+    """A roster seat as _roster.lua packs it: "generation|tier|tier_mult_milli|leader|orders"."""
+    mult = TIER_MULT.get(tier, 1000) if mult is None else mult
+    return f"{generation}|{tier}|{mult}|{leader}|{orders}"
+
+
+def idem(viewer: str = "m-gold", key: str = "k1") -> str:
+    """The roster field of a viewer's Idempotency-Key (reserve_call's defaults make it)."""
+    return keys.idempotency_field(viewer, key)
+
+
 async def enter(scripts: Scripts, parsed: sessions.SessionDef, viewer: str, member_id: str, tier: str,
-                now: int = T0, version: str | None = None, webhook_id: str = "") -> Any:
-    """enter_session exactly as engine/entry.py calls it."""
+                now: int = T0, version: str | None = None, webhook_id: str = "", generation: str = GEN,
+                mult: int | None = None, leader: str = "") -> Any:
+    """enter_session exactly as engine/entry.py calls it: a member with a tier is seated
+    with its multiplier (``TIER_MULT`` unless given) and leader; tier "" reads the seat."""
     k = parsed.keys
+    seating = bool(member_id and tier)
     return await scripts.call(
         "enter_session",
-        [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.bought, k.events, *parsed.product_keys],
+        [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.roster, k.events, *parsed.product_keys],
         [viewer, member_id, tier, now, parsed.version if version is None else version, k.tag, webhook_id,
-         *parsed.skus])
+         generation, (TIER_MULT.get(tier, 1000) if mult is None else mult) if seating else "",
+         leader if seating else "", *parsed.skus])
 
 
 def reserve_call(sk: keys.SessionKeys, *, sku: str = "MILK", member: str = "m-gold", tier: str = "gold",
                  qty: int = 1, coupon: str = "", points: int = 0, now: int = T0, order_id: str = "o1",
                  fingerprint: str = "fp1", idem_key: str = "k1", viewer: str | None = None,
-                 tier_mult: int = 1500, points_per_yuan: int = 1, point_value: int = 1, max_ratio: int = 500,
-                 leader: str = "", grace: int = 30_000, pending: bool = False,
-                 first_visit: bool = False) -> tuple[list[str], list[Any]]:
-    """(KEYS, ARGV) of reserve_order as engine/orders.py builds them; order ids get the tag."""
+                 tier_mult: int | None = None, points_per_yuan: int = 1, point_value: int = 1,
+                 max_ratio: int = 500, leader: str = "", grace: int = 30_000, pending: bool = False,
+                 generation: str = GEN) -> tuple[list[str], list[Any]]:
+    """(KEYS, ARGV) of reserve_order as engine/orders.py builds them; order ids get the tag.
+
+    A given tier comes with its multiplier (``TIER_MULT`` unless given) and ``leader``;
+    tier "" is a seated buyer, whose multiplier and leader the engine passes as 0 and ""."""
     viewer = member if viewer is None else viewer
-    order_keys = [sk.meta, sk.product(sku), sk.bought, sk.coupons, sk.orders, sk.expiry,
-                  sk.idempotency(viewer, idem_key), sk.stats, sk.member_orders, sk.outbox]
+    if tier_mult is None:
+        tier_mult = TIER_MULT.get(tier, 1000) if tier else 0
+    order_keys = [sk.product(sku), sk.roster, sk.coupons, sk.orders, sk.expiry, sk.meta]
     args = [sk.session_id, sku, member, tier, qty, coupon, points, now, f"{sk.tag}-{order_id}", fingerprint,
-            90_000_000, tier_mult, points_per_yuan, point_value, max_ratio, leader, viewer, grace,
-            int(pending), int(first_visit)]
+            tier_mult, points_per_yuan, point_value, max_ratio, leader, viewer, grace, int(pending),
+            generation, keys.idempotency_field(viewer, idem_key)]
     return order_keys, args
 
 
@@ -187,8 +258,22 @@ async def reserve(scripts: Scripts, sk: keys.SessionKeys, **kw: Any) -> Any:
     return await scripts.call("reserve_order", order_keys, args)
 
 
-def release_keys(sk: keys.SessionKeys, sku: str, viewer: str = "m-gold", idem_key: str = "k1") -> list[str]:
-    """KEYS of release_order as engine/orders.py builds them (the idempotency key is the
-    order's, as reserve_call's defaults make it)."""
-    return [sk.orders, sk.expiry, sk.product(sku), sk.bought, sk.coupons, sk.outbox, sk.member_orders,
-            sk.idempotency(viewer, idem_key)]
+def release_keys(sk: keys.SessionKeys, sku: str) -> list[str]:
+    """KEYS of release_order as engine/orders.py builds them."""
+    return [sk.orders, sk.expiry, sk.product(sku), sk.roster, sk.coupons, sk.outbox, sk.online, sk.held]
+
+
+def assert_fresh_rows(gold: list[list[int]], regular: list[list[int]], guest: list[list[int]]) -> None:
+    """The rows of ``define()``'s session before any order, as gold, regular and a guest see them.
+
+    Written out by hand from ``session_spec()`` (not from the engine's definition): MILK
+    has a gold price, CHEESE is for gold only, FLASH opens 5 minutes early for gold."""
+    # [stock_left, price, opens_ms, closes_ms, per_member_limit, visible, reserved, sold, bought]
+    assert gold[MILK] == [10, 3590, STARTS, ENDS, 2, 1, 0, 0, 0]
+    assert regular[MILK] == guest[MILK] == [10, 3990, STARTS, ENDS, 2, 1, 0, 0, 0]
+    assert gold[CHEESE] == [5, 12900, STARTS, ENDS, 1, 1, 0, 0, 0]
+    assert regular[CHEESE] == guest[CHEESE] == [5, 12900, STARTS, ENDS, 1, 0, 0, 0, 0]
+    assert gold[FLASH] == [5, 990, T0 + 5 * MINUTE, ENDS, NO_LIMIT, 1, 0, 0, 0]
+    assert regular[FLASH] == guest[FLASH] == [5, 990, T0 + 10 * MINUTE, ENDS, NO_LIMIT, 1, 0, 0, 0]
+    assert gold[RARE] == regular[RARE] == guest[RARE] == [1, 1000, STARTS, ENDS, 5, 1, 0, 0, 0]
+    assert gold[GONE] == regular[GONE] == guest[GONE] == [5, 500, STARTS, T0 - MINUTE, NO_LIMIT, 1, 0, 0, 0]

@@ -22,7 +22,7 @@ async def pending(scripts: Scripts, store: Store) -> SessionDef:
 
 def _call(parsed: SessionDef, order_id: str | None = None) -> tuple[list[str], list[str]]:
     k = parsed.keys
-    return [k.orders, k.expiry, k.stats], [order_id or f"{k.tag}-o1"]
+    return [k.orders, k.expiry, k.product("MILK")], [order_id or f"{k.tag}-o1"]
 
 
 async def test_confirms_and_counts(redis, scripts: Scripts, pending: SessionDef) -> None:
@@ -31,12 +31,15 @@ async def test_confirms_and_counts(redis, scripts: Scripts, pending: SessionDef)
     before = await snapshot(redis)
     result = await scripts.call("confirm_order", *_call(pending))
     order = {**readable(before, k.orders)[order_id], "status": "reserved"}
+    # A pending order is not counted yet.
+    assert not {"o:gold", "u:gold"} & readable(before, k.product("MILK")).keys()
     assert result[0] == "ok"
     assert json.loads(result[1]) == order
     assert changes(before, await snapshot(redis)) == {
         k.orders: {order_id: order},
         k.expiry: [(order_id, float(T0 + 15 * MINUTE))],
-        k.stats: {"gold|orders": "1", "gold|units": "2"},
+        # Counted now, on the product, by the tier it was reserved at.
+        k.product("MILK"): {**readable(before, k.product("MILK")), "o:gold": "1", "u:gold": "2"},
     }
 
 

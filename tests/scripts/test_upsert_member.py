@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.keys import MemberKeys, member_bucket
 from engine.scripts import Scripts
-from tests.scripts.conftest import changes, record, snapshot
+from tests.scripts.conftest import changes, legacy_record, record, snapshot
 
 
 def _key(member_id: str = "m-001") -> list[str]:
@@ -26,14 +26,14 @@ def _bucket_mate(member_id: str) -> str:
 
 async def test_creates_a_member(redis, scripts: Scripts) -> None:
     assert await upsert(scripts, False, ["m-001", 1200, 500, "L-01", "phone:+8613800000001,wechat:oAbC1"]) == [1]
-    # The packed layout spelled out once: growth|points|leader|identities|visited.
+    # The packed layout spelled out once: growth|points|leader|identities.
     assert changes({}, await snapshot(redis)) == {_key()[0]: {
-        "m-001": "1200|500|L-01|phone:+8613800000001,wechat:oAbC1|"}}
+        "m-001": "1200|500|L-01|phone:+8613800000001,wechat:oAbC1"}}
 
 
 async def test_new_member_without_numbers_starts_at_zero(redis, scripts: Scripts) -> None:
     assert await upsert(scripts, True, ["m-001", "", "", "", ""]) == [1]
-    assert await redis.hgetall(_key()[0]) == {"m-001": "0|0|||"}
+    assert await redis.hgetall(_key()[0]) == {"m-001": "0|0||"}
 
 
 async def test_update_overwrites_given_fields_and_merges_identities(redis, scripts: Scripts) -> None:
@@ -44,15 +44,16 @@ async def test_update_overwrites_given_fields_and_merges_identities(redis, scrip
         "m-001": record(growth=6000, points=500, leader="L-02", identities="phone:+8613800000001,wechat:oAbC1")}
 
 
-async def test_update_keeps_the_visited_sessions(redis, scripts: Scripts) -> None:
-    """The import rewrites growth, points, leader and identities; visits are only ever touch_member's."""
-    await upsert(scripts, False, ["m-001", 1200, 500, "L-01", "phone:+8613800000001"])
-    await scripts.call("touch_member", _key(), ["m-001", "S1", ""])
+async def test_update_of_a_legacy_record_drops_its_visited_sessions(redis, scripts: Scripts) -> None:
+    """A record written before the roster has a fifth field, the sessions it visited (the
+    rooms a member entered are in their rosters now): the import keeps everything else
+    of it and writes the record back in the four-field layout."""
+    await redis.hset(_key()[0], "m-001", legacy_record(growth=1200, points=500, leader="L-01",
+                                                       identities="phone:+8613800000001", visited="S1,S10"))
     before = await snapshot(redis)
-    assert await upsert(scripts, False, ["m-001", 10, 20, "L-02", "wechat:oAbC1"]) == [0]
+    assert await upsert(scripts, False, ["m-001", 10, "", "", "wechat:oAbC1"]) == [0]
     assert changes(before, await snapshot(redis)) == {_key()[0]: {
-        "m-001": record(growth=10, points=20, leader="L-02", identities="phone:+8613800000001,wechat:oAbC1",
-                        visited="S1")}}
+        "m-001": record(growth=10, points=500, leader="L-01", identities="phone:+8613800000001,wechat:oAbC1")}}
 
 
 async def test_empty_values_keep_what_is_there(redis, scripts: Scripts) -> None:
