@@ -16,7 +16,7 @@ from typing import Any
 from . import members, metrics, roster
 from .clock import now_ms, rfc3339
 from .coupons import coupon_view
-from .errors import DomainError, refusal
+from .errors import DomainError, over_budget, refusal
 from .ladder import GUEST
 from .sessions import ProductRow, SessionDef, live_counts, require_def, state_at
 from .store import Store
@@ -106,12 +106,16 @@ async def _enter_room(store: Store, parsed: SessionDef, viewer: str, member_id: 
             "enter_session",
             [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.roster, k.events, *parsed.product_keys],
             [viewer, member_id, tier, now, parsed.version, k.tag, webhook_id, generation,
-             seat[2] if seat else "", seat[3] if seat else "", *parsed.skus])
+             seat[2] if seat else "", seat[3] if seat else "",
+             # The platform's viewer.joined is not the viewer's attempt: no budget.
+             0 if webhook_id else store.settings.entry_rate, store.settings.entry_burst, *parsed.skus])
         if result[0] == "stale":
             store.config.forget(f"session:{parsed.session_id}")
             parsed = await require_def(store, parsed.session_id)
             continue
         if result[0] == "err":
+            if result[1] == "rate_limited":
+                raise over_budget("entries", int(result[2]))
             raise refusal(result[1])
         return parsed, result
     raise DomainError("request_in_progress", "the session is being redefined; retry")

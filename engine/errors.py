@@ -16,6 +16,21 @@ class DomainError(Exception):
             self.status = status
 
 
+class RateLimited(DomainError):
+    """Over a budget of attempts: try again after ``retry_after_s`` seconds."""
+
+    status = 429
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__("rate_limited", detail)
+        self.retry_after_s = max(1, retry_after_s)
+
+
+def over_budget(what: str, wait_ms: int) -> RateLimited:
+    """The refusal for a script's {"err", "rate_limited", ..., wait_ms}."""
+    return RateLimited(f"too many {what}; retry in {(wait_ms + 999) // 1000} s", (wait_ms + 999) // 1000)
+
+
 # The status of every refusal code a script or engine function can raise.
 STATUS_BY_CODE: dict[str, int] = {
     "unknown_session": 404,
@@ -39,6 +54,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "stock_below_zero": 409,
     "idempotency_key_reused": 422,
     "idempotency_key_missing": 400,
+    "rate_limited": 429,
     "invalid_request": 422,
 }
 

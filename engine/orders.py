@@ -16,7 +16,7 @@ import msgspec
 
 from . import keys, members, metrics, roster
 from .clock import now_ms, rfc3339
-from .errors import DomainError, refusal
+from .errors import DomainError, over_budget, refusal
 from .sessions import SessionDef, load_def, require_def, state_at
 from .store import Store
 from .types import Order, OrderList, OrderRequest
@@ -175,7 +175,7 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
         buyer.multiplier_milli, program.spec.points_per_yuan, program.spec.point_value_fen,
         program.max_points_discount_milli, buyer.leader_id, identity, PENDING_GRACE_MS,
         int(buyer.guest or request.points > 0), await roster.generation(store, ladder),
-        keys.idempotency_field(identity, idempotency_key),
+        keys.idempotency_field(identity, idempotency_key), store.settings.order_rate, store.settings.order_burst,
     ]
     order_keys = [k.product(request.sku), k.roster, k.coupons, k.orders, k.expiry, k.meta]
     deadline = asyncio.get_running_loop().time() + _IN_PROGRESS_WAIT_S
@@ -191,6 +191,9 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
     if outcome == "unseated":
         return None
     if outcome == "err":
+        if reply[1] == "rate_limited":
+            metrics.ORDERS.labels(session_id, reply[2], "rate_limited").inc()
+            raise over_budget("order attempts", int(reply[3]))
         raise _refused(session_id, reply[2], reply[1])
     order = decode_order(reply[1])
     if outcome == "replay":

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# A bearer token may live at most this long (exp - iat): a leaked one stops working.
+DEFAULT_TOKEN_MAX_TTL_S = 30 * 86400
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def token_max_ttl_s(env: Mapping[str, str]) -> float:
+    """The longest a token may live, from ``LIVEBENEFITS_TOKEN_MAX_TTL`` (seconds)."""
+    value = float(env.get("LIVEBENEFITS_TOKEN_MAX_TTL", DEFAULT_TOKEN_MAX_TTL_S))
+    if value <= 0:
+        raise ValueError("LIVEBENEFITS_TOKEN_MAX_TTL must be a positive number of seconds")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    redis_url: str
+    # Secrets (the URL may carry a password) stay out of repr: uvicorn logs the ASGI
+    # scope, lifespan state and all, at its trace level.
+    redis_url: str = field(repr=False)
     redis_cluster: bool = False
-    jwt_secret: str = ""
-    webhook_secret: str = ""
+    jwt_secret: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False)
     # How often each process looks for reservations past pay_before.
     sweep_interval_s: float = 0.5
     # Cached ladder, program settings and session definitions are re-read this often,
@@ -24,6 +38,28 @@ class Settings:
     # How long an ended session's live state (roster, coupons, counters, its orders) is
     # kept; its final stats stay in the archive after that (engine/retention.py).
     session_retention_s: float = 7 * 86400
+    # Server-sent event streams (leader orders, session stats) each process serves at
+    # once: per bearer token, and in all. More are refused with 429 too_many_streams.
+    streams_per_token: int = 8
+    streams_per_process: int = 1000
+    # A bearer token Prometheus may scrape /metrics with, besides an operator JWT ("": none).
+    metrics_token: str = field(default="", repr=False)
+    # Tokens whose exp is further than this from their iat (or from now) are refused.
+    token_max_ttl_s: float = DEFAULT_TOKEN_MAX_TTL_S
+    # Leader webhooks (engine/delivery.py): each attempt, from connecting to the answer,
+    # ends within the deadline; each process delivers to at most this many leaders at once.
+    webhook_deadline_s: float = 5.0
+    webhook_concurrency: int = 64
+    # Budgets of attempts (token buckets: per second, burst; 0 per second = none). Per
+    # viewer per session, exact across every process (kept in the session's roster):
+    order_rate: int = 5
+    order_burst: int = 20
+    entry_rate: int = 2
+    entry_burst: int = 10
+    # ... and per client address, coarse: each process counts its own
+    # (gateways/address_budget.py).
+    ip_rate: int = 2000
+    ip_burst: int = 4000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -39,4 +75,16 @@ class Settings:
             sweep_interval_s=float(env.get("LIVEBENEFITS_SWEEP_INTERVAL", "0.5")),
             config_ttl_s=float(env.get("LIVEBENEFITS_CONFIG_TTL", "1.0")),
             session_retention_s=float(env.get("LIVEBENEFITS_SESSION_RETENTION_DAYS", "7")) * 86400,
+            streams_per_token=int(env.get("LIVEBENEFITS_STREAMS_PER_TOKEN", "8")),
+            streams_per_process=int(env.get("LIVEBENEFITS_STREAMS_PER_PROCESS", "1000")),
+            metrics_token=env.get("LIVEBENEFITS_METRICS_TOKEN", "").strip(),
+            token_max_ttl_s=token_max_ttl_s(env),
+            webhook_deadline_s=float(env.get("LIVEBENEFITS_WEBHOOK_DEADLINE", "5")),
+            webhook_concurrency=int(env.get("LIVEBENEFITS_WEBHOOK_CONCURRENCY", "64")),
+            order_rate=int(env.get("LIVEBENEFITS_ORDER_RATE", "5")),
+            order_burst=int(env.get("LIVEBENEFITS_ORDER_BURST", "20")),
+            entry_rate=int(env.get("LIVEBENEFITS_ENTRY_RATE", "2")),
+            entry_burst=int(env.get("LIVEBENEFITS_ENTRY_BURST", "10")),
+            ip_rate=int(env.get("LIVEBENEFITS_IP_RATE", "2000")),
+            ip_burst=int(env.get("LIVEBENEFITS_IP_BURST", "4000")),
         )

@@ -24,6 +24,7 @@ from engine.tokens import TokenVerifier
 from . import leaders, operator, viewer, webhooks
 from . import ops
 from .hot import HotRoutes
+from .address_budget import AddressBudget
 from .observability import RequestTimer, metrics_endpoint
 from .openapi import openapi_json
 from .problems import HANDLERS, problem
@@ -47,7 +48,7 @@ async def readyz(request: Request) -> Response:
     return Response(b'{"status":"ready"}', media_type="application/json")
 
 
-def build_app(settings: Settings, *, observer: Observer | None = None, background: bool = True) -> HotRoutes:
+def build_app(settings: Settings, *, observer: Observer | None = None, background: bool = True) -> AddressBudget:
     """The engine's ASGI app; ``background`` runs the sweeper and leader webhook delivery.
 
     The viewer's hot routes are answered in front of Starlette (gateways/hot.py); the
@@ -58,7 +59,7 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
         store = open_store(settings, observer)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(sweeper.run(store, stop)),
-                 asyncio.create_task(delivery.run(store, settings.webhook_secret, stop))] if background else []
+                 asyncio.create_task(delivery.run(store, settings, stop))] if background else []
         try:
             yield {"store": store, "verifier": TokenVerifier(settings.jwt_secret),
                    "webhook_signer": Webhook(settings.webhook_secret) if settings.webhook_secret else None}
@@ -78,14 +79,14 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
         *webhooks.routes,
         *ops.routes,
     ]
-    return HotRoutes(Starlette(
+    return AddressBudget(HotRoutes(Starlette(
         routes=routes,
         middleware=[Middleware(RequestTimer)],
         lifespan=lifespan,
         exception_handlers=HANDLERS,
-    ))
+    )), settings.ip_rate, settings.ip_burst)
 
 
-def create_app() -> HotRoutes:
+def create_app() -> AddressBudget:
     """For uvicorn ``--factory``: configuration from the environment."""
     return build_app(Settings.from_env())

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine.errors import DomainError
+from engine.errors import DomainError, RateLimited
 
 log = logging.getLogger("livebenefits.http")
 _encode = msgspec.json.Encoder().encode
@@ -44,6 +44,8 @@ def payload_too_large(limit: int) -> DomainError:
 
 
 def _domain(exc: DomainError, method: str, path: str) -> Problem:
+    if isinstance(exc, RateLimited):
+        return exc.status, exc.code, exc.detail, {"Retry-After": str(exc.retry_after_s)}
     return exc.status, exc.code, exc.detail, {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
 
 

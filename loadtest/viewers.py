@@ -20,8 +20,9 @@ class Viewer(LiveUser):
 
     weight = 3
     wait_time = between(0.5, 2.0)
+    # rate_limited: a viewer over its budget of attempts is the engine doing its job too.
     ORDER_REFUSALS = frozenset({"limit_exceeded", "sold_out", "coupon_unavailable", "insufficient_points",
-                                "request_in_progress"})
+                                "request_in_progress", "rate_limited"})
 
     def on_start(self) -> None:
         super().on_start()
@@ -107,7 +108,8 @@ class FlashSaleBuyer(LiveUser):
     or closed, it just watches."""
 
     weight = 2
-    REFUSALS = frozenset({"not_open_yet", "sold_out", "sale_closed", "limit_exceeded", "request_in_progress"})
+    REFUSALS = frozenset({"not_open_yet", "sold_out", "sale_closed", "limit_exceeded", "request_in_progress",
+                          "rate_limited"})
     OVER = frozenset({"sold_out", "sale_closed"})
 
     def wait_time(self) -> float:

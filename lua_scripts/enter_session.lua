@@ -10,7 +10,8 @@ ARGV[6] session tag (coupon ids start with it)
 ARGV[7] the platform webhook id of a viewer.joined ("" for a viewer's own request)
 ARGV[8] roster generation   ARGV[9] tier multiplier (thousandths)   ARGV[10] leader
          (ARGV[9] and ARGV[10] with ARGV[3] only)
-ARGV[11..] SKUs, one per product key
+ARGV[11] entries a viewer may make per second (0 = no budget)   ARGV[12] burst
+ARGV[13..] SKUs, one per product key
 Counts the entry by tier, marks the viewer online, seats a member in the roster (its
 tier, multiplier and leader, for its orders), and issues the member one coupon of
 each template open to its tier whose budget is not spent and of which it holds none.
@@ -24,14 +25,16 @@ Returns {"ok", state, {coupon_json...}, one row per product (see _product_terms.
         {"stale", version} the caller's definition is out of date: nothing written
         {"unseated"}
         {"err", "unknown_session" | "session_ended"}
+        {"err", "rate_limited", ms until the next entry may go}: nothing written
 Example: EVALSHA sha 10 <keys> m-001 m-001 gold 1764590400000 3 1a2b3c4d "" 9f3c.0 1500 L-01
-         MILK-1L MILK-FLASH
+         2 10 MILK-1L MILK-FLASH
          -> {"ok", "live", {'{"coupon_id":"1a2b3c4d-c1",...}'},
              {{998, 3590, 1764589800000, 1764601200000, 2, 1, 2, 0, 0}, {...}}, 1, 1, "gold", "L-01"}
 ]]
 --#include _session_state.lua
 --#include _roster.lua
 --#include _product_terms.lua
+--#include _rate_limit.lua
 local viewer, member_id, tier = ARGV[1], ARGV[2], ARGV[3]
 local now = tonumber(ARGV[4])
 local generation = ARGV[8]
@@ -41,6 +44,12 @@ if not s[1] then return {'err', 'unknown_session'} end
 if s[4] ~= ARGV[5] then return {'stale', s[4]} end
 local state = session_state(s[1], s[2], s[3], now)
 if state == 'ended' then return {'err', 'session_ended'} end
+
+-- The viewer's budget of entries (a platform's viewer.joined passes none).
+local rate_field = 'e|' .. viewer
+local bucket, wait_ms = take_token(redis.call('HGET', KEYS[7], rate_field), now, tonumber(ARGV[11]),
+  tonumber(ARGV[12]))
+if wait_ms > 0 then return {'err', 'rate_limited', wait_ms} end
 
 local seat = nil
 if member_id ~= '' then
@@ -53,6 +62,7 @@ if member_id ~= '' then
     redis.call('HSET', KEYS[7], member_id, pack_seat(generation, seat))
   end
 end
+if bucket then redis.call('HSET', KEYS[7], rate_field, bucket) end
 
 local event_id = ARGV[7]
 local counted = 1
@@ -104,7 +114,7 @@ end
 local products = {}
 for i = 9, #KEYS do
   local row = product_terms(i, tier)
-  row[#row + 1] = tonumber(redis.call('HGET', KEYS[7], member_id .. '|' .. ARGV[i + 2]) or 0)
+  row[#row + 1] = tonumber(redis.call('HGET', KEYS[7], member_id .. '|' .. ARGV[i + 4]) or 0)
   products[#products + 1] = row
 end
 return {'ok', state, coupons, products, issued, counted, tier, seat and seat.leader or ''}

@@ -12,6 +12,7 @@ ARGV[14] max_points_discount_ratio (thousandths)
 ARGV[15] leader_id (with ARGV[4] only)  ARGV[16] viewer (the token's identity)
 ARGV[17] pending grace ms   ARGV[18] "1" = reserve as pending
 ARGV[19] roster generation  ARGV[20] idempotency field of the roster
+ARGV[21] order attempts a viewer may make per second (0 = no budget)   ARGV[22] burst
 
 The buyer's tier, multiplier and leader come from its seat in the roster, written when
 it entered the room: an order by a member who entered is this one script, nothing
@@ -28,13 +29,15 @@ Returns {"ok", order_json}         reserved, or pending as above
         {"replay", order_json}     the idempotency key was used before with this body
         {"in_progress", order_id}  ... and that first request is still running
         {"unseated"}               no current seat and no tier given: nothing written
-        {"err", code, tier}        refused; nothing was written
+        {"err", code, tier}        refused; nothing was written but the viewer's budget
+        {"err", "rate_limited", tier, ms until the next attempt may go}
 Example: EVALSHA sha 6 <keys> S1 MILK-1L m-001 "" 2 "" 0 1764590400000 1a2b3c4d-x7
-         fp 0 1 1 500 "" phone:+8613800000001 30000 0 9f3c.0 i|77aa
+         fp 0 1 1 500 "" phone:+8613800000001 30000 0 9f3c.0 i|77aa 5 20
          -> {"ok", '{"order_id":"1a2b3c4d-x7","status":"reserved","amount_due":7180,...}'}
 ]]
 --#include _session_state.lua
 --#include _roster.lua
+--#include _rate_limit.lua
 local session_id, sku, member_id, tier = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local qty = tonumber(ARGV[5])
 local coupon_id = ARGV[6]
@@ -43,10 +46,17 @@ local now = tonumber(ARGV[8])
 local order_id, fingerprint = ARGV[9], ARGV[10]
 local generation, idem_field = ARGV[19], ARGV[20]
 local bought_field = member_id .. '|' .. sku
--- A refusal names the tier it was judged at, for the caller's counters.
-local function refuse(code) return {'err', code, tier} end
+local rate_field = 'r|' .. ARGV[16]
+-- The viewer's bucket once this attempt took its token (nil: budgets off, or not yet).
+local bucket = nil
+-- An attempt that got past the budget counts, whatever its outcome: the token it took
+-- is written with a refusal too. A refusal names the tier it was judged at.
+local function refuse(code)
+  if bucket then redis.call('HSET', KEYS[2], rate_field, bucket) end
+  return {'err', code, tier}
+end
 
-local r = redis.call('HMGET', KEYS[2], member_id, bought_field, idem_field)
+local r = redis.call('HMGET', KEYS[2], member_id, bought_field, idem_field, rate_field)
 local seat = parse_seat(r[1], generation)
 local seated = 0  -- 1 when this order seats its buyer: undoing it unseats it again
 if tier == '' then
@@ -57,6 +67,10 @@ else
   seat = {tier = tier, mult = ARGV[11], leader = ARGV[15], orders = seat and seat.orders or 0}
 end
 
+local wait_ms
+bucket, wait_ms = take_token(r[4], now, tonumber(ARGV[21]), tonumber(ARGV[22]))
+if wait_ms > 0 then return {'err', 'rate_limited', tier, wait_ms} end
+
 -- Idempotency before any check: a retry must not be refused by the stock its first try took.
 -- A key whose order was aborted (its points could not be held) points at no order:
 -- that first try left no trace, so this one runs afresh.
@@ -66,7 +80,9 @@ if r[3] then
   local first = redis.call('HGET', KEYS[4], first_id)
   if first then
     if string.sub(r[3], 1, sep - 1) ~= fingerprint then return refuse('idempotency_key_reused') end
+    -- Waiting for a first try that is still running takes no token: it is not an attempt.
     if string.find(first, '"status":"pending"', 1, true) then return {'in_progress', first_id} end
+    if bucket then redis.call('HSET', KEYS[2], rate_field, bucket) end
     return {'replay', first}
   end
 end
@@ -135,8 +151,12 @@ else
 end
 local nth = seat.orders + 1
 seat.orders = nth
-redis.call('HSET', KEYS[2], member_id, pack_seat(generation, seat), bought_field, bought + qty,
-  member_id .. '|o|' .. nth, order_id, idem_field, fingerprint .. '|' .. order_id)
+local roster_fields = {member_id, pack_seat(generation, seat), bought_field, bought + qty,
+  member_id .. '|o|' .. nth, order_id, idem_field, fingerprint .. '|' .. order_id}
+if bucket then
+  roster_fields[9], roster_fields[10] = rate_field, bucket
+end
+redis.call('HSET', KEYS[2], unpack(roster_fields))
 if coupon then
   coupon.status = 'used'
   coupon.order_id = order_id

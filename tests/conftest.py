@@ -17,6 +17,8 @@ from engine.redis_server import EmbeddedRedis
 from engine.settings import Settings
 
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
+# The environment of an engine with no budgets of attempts (see ``settings``).
+NO_BUDGETS = {"LIVEBENEFITS_ORDER_RATE": "0", "LIVEBENEFITS_ENTRY_RATE": "0", "LIVEBENEFITS_IP_RATE": "0"}
 WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3OA=="
 
 
@@ -39,8 +41,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(redis_url: str) -> Settings:
+    # No budgets of attempts: tests hammer one viewer on purpose; the budgets are tested
+    # on their own (tests/scripts/test_rate_limits.py, tests/gateways/test_rate_limits.py).
     return Settings(redis_url=redis_url, jwt_secret=JWT_SECRET, webhook_secret=WEBHOOK_SECRET,
-                    sweep_interval_s=0.05)
+                    sweep_interval_s=0.05, order_rate=0, entry_rate=0, ip_rate=0)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from types import TracebackType
 import httpx
 
 from engine.tokens import mint
-from tests.conftest import JWT_SECRET, WEBHOOK_SECRET
+from tests.conftest import JWT_SECRET, NO_BUDGETS, WEBHOOK_SECRET
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
@@ -85,12 +85,14 @@ class LiveEngine:
         return cmd + self.extra_args
 
     def _env(self) -> dict[str, str]:
+        """The test's secrets, and no budgets of attempts unless extra_env sets them: the
+        concurrency tests hammer one viewer on purpose (the budgets have tests of their own)."""
         env = dict(os.environ)
         # An inherited URL would silently replace the embedded Redis the test asked for.
         for name in ("REDIS_URL", "LIVEBENEFITS_REDIS_URL", "LIVEBENEFITS_REDIS_CLUSTER"):
             env.pop(name, None)
         env.update(LIVEBENEFITS_JWT_SECRET=JWT_SECRET, LIVEBENEFITS_WEBHOOK_SECRET=WEBHOOK_SECRET,
-                   PYTHONUNBUFFERED="1")
+                   PYTHONUNBUFFERED="1", **NO_BUDGETS)
         # extra_env may unset a variable with None, e.g. the secrets for a --demo start.
         for name, value in self.extra_env.items():
             if value is None:

@@ -85,7 +85,8 @@ def _answer(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]], b
 
 @asynccontextmanager
 async def pair_of(settings: Settings, raise_app_exceptions: bool = True) -> AsyncIterator[Pair]:
-    both = _Both(build_app(settings, background=False))
+    # build_app's outermost layer is the address budget (off in tests); the hot front is inside it.
+    both = _Both(build_app(settings, background=False).app)
     async with LifespanManager(both) as manager:
         def client(headers: dict[str, str]) -> httpx.AsyncClient:
             transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=raise_app_exceptions)
@@ -413,4 +414,4 @@ async def test_hot_requests_are_timed_once_under_their_template(pair: Pair) -> N
 
 async def test_the_app_lists_starlettes_routes(settings: Settings) -> None:
     app = build_app(settings, background=False)
-    assert app.routes is app.app.routes
+    assert app.routes is app.app.routes is app.app.app.routes

@@ -220,7 +220,7 @@ def idem(viewer: str = "m-gold", key: str = "k1") -> str:
 
 async def enter(scripts: Scripts, parsed: sessions.SessionDef, viewer: str, member_id: str, tier: str,
                 now: int = T0, version: str | None = None, webhook_id: str = "", generation: str = GEN,
-                mult: int | None = None, leader: str = "") -> Any:
+                mult: int | None = None, leader: str = "", rate: int = 0, burst: int = 0) -> Any:
     """enter_session exactly as engine/entry.py calls it: a member with a tier is seated
     with its multiplier (``TIER_MULT`` unless given) and leader; tier "" reads the seat."""
     k = parsed.keys
@@ -230,7 +230,7 @@ async def enter(scripts: Scripts, parsed: sessions.SessionDef, viewer: str, memb
         [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.roster, k.events, *parsed.product_keys],
         [viewer, member_id, tier, now, parsed.version if version is None else version, k.tag, webhook_id,
          generation, (TIER_MULT.get(tier, 1000) if mult is None else mult) if seating else "",
-         leader if seating else "", *parsed.skus])
+         leader if seating else "", rate, burst, *parsed.skus])
 
 
 def reserve_call(sk: keys.SessionKeys, *, sku: str = "MILK", member: str = "m-gold", tier: str = "gold",
@@ -238,7 +238,7 @@ def reserve_call(sk: keys.SessionKeys, *, sku: str = "MILK", member: str = "m-go
                  fingerprint: str = "fp1", idem_key: str = "k1", viewer: str | None = None,
                  tier_mult: int | None = None, points_per_yuan: int = 1, point_value: int = 1,
                  max_ratio: int = 500, leader: str = "", grace: int = 30_000, pending: bool = False,
-                 generation: str = GEN) -> tuple[list[str], list[Any]]:
+                 generation: str = GEN, rate: int = 0, burst: int = 0) -> tuple[list[str], list[Any]]:
     """(KEYS, ARGV) of reserve_order as engine/orders.py builds them; order ids get the tag.
 
     A given tier comes with its multiplier (``TIER_MULT`` unless given) and ``leader``;
@@ -249,7 +249,7 @@ def reserve_call(sk: keys.SessionKeys, *, sku: str = "MILK", member: str = "m-go
     order_keys = [sk.product(sku), sk.roster, sk.coupons, sk.orders, sk.expiry, sk.meta]
     args = [sk.session_id, sku, member, tier, qty, coupon, points, now, f"{sk.tag}-{order_id}", fingerprint,
             tier_mult, points_per_yuan, point_value, max_ratio, leader, viewer, grace, int(pending),
-            generation, keys.idempotency_field(viewer, idem_key)]
+            generation, keys.idempotency_field(viewer, idem_key), rate, burst]
     return order_keys, args
 
 
