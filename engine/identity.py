@@ -8,12 +8,14 @@ China mobile.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 KINDS = ("phone", "wechat", "unionid", "douyin", "kuaishou", "card", "member")
 _VALUE = re.compile(r"^[A-Za-z0-9._@+=-]{1,128}$")
 _PHONE_NOISE = re.compile(r"[\s()\-.]")
-_CN_MOBILE = re.compile(r"^1\d{10}$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# ASCII digits only: Python's \d also matches "３" and "٣".
+_CN_MOBILE = re.compile(r"^1[0-9]{10}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _MEMBER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -39,10 +41,17 @@ def normalise(identity: str) -> str:
     return f"{kind}:{value}"
 
 
+def _ascii(raw: str) -> str:
+    """Full-width and other scripts' digits (and a full-width plus) as ASCII: a phone typed
+    "1３800000001" is the same phone as "13800000001"."""
+    text = unicodedata.normalize("NFKC", raw)
+    return "".join(str(unicodedata.decimal(c)) if not c.isascii() and c.isdecimal() else c for c in text)
+
+
 def _phone(raw: str) -> str:
-    if raw[:1] == "+" and raw[1:].isdigit() and _E164.fullmatch(raw):
+    if raw.isascii() and raw[:1] == "+" and _E164.fullmatch(raw):
         return raw  # already E.164: the common case in bulk imports
-    digits = _PHONE_NOISE.sub("", raw)
+    digits = _PHONE_NOISE.sub("", _ascii(raw))
     if digits.startswith("00"):
         digits = "+" + digits[2:]
     if _CN_MOBILE.fullmatch(digits):

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from .coalesce import Coalescer, coalescer_for
 
 # Called with (script name, keys) before every script call; tests use it to prove that
@@ -47,12 +49,16 @@ class Scripts:
     """Registered script handles: ``await scripts.call("reserve_order", keys, args)``."""
 
     def __init__(self, client: Any, observer: Observer | None = None,
-                 timers: Mapping[str, Any] | None = None, coalescer: Coalescer | None = None) -> None:
+                 timers: Mapping[str, Any] | None = None, coalescer: Coalescer | None = None,
+                 timeout_s: float | None = None) -> None:
         self._handles = {name: client.register_script(script_source(name)) for name in script_names()}
         self.observer = observer
         # name -> a histogram child with .observe(seconds), for calls not in a pipeline
         self._timers = timers or {}
         self._coalescer = coalescer or coalescer_for(client)
+        # How long one call waits for its answer: a frozen Redis must not hold a request
+        # (and its client) for the socket's much longer timeout. None: no deadline.
+        self._timeout_s = timeout_s
 
     def handle(self, name: str) -> Any:
         """The registered Script object of ``name``."""
@@ -67,7 +73,14 @@ class Scripts:
             return await handle(keys=keys, args=args, client=client)
         started = time.perf_counter()
         try:
-            return await self._coalescer.submit(handle, keys, args)
+            answer = self._coalescer.submit(handle, keys, args)
+            if self._timeout_s is None:
+                return await answer
+            try:
+                return await asyncio.wait_for(answer, self._timeout_s)
+            except TimeoutError:
+                # Its batch may still be answered later; the coalescer drops the answer.
+                raise RedisTimeoutError(f"Redis did not answer {name} within {self._timeout_s:g} s") from None
         finally:
             self._timed(name, started)
 

@@ -38,6 +38,9 @@ class Settings:
     # How long an ended session's live state (roster, coupons, counters, its orders) is
     # kept; its final stats stay in the archive after that (engine/retention.py).
     session_retention_s: float = 7 * 86400
+    # A script call that Redis has not answered by then fails (503 and Retry-After at the
+    # edge): a frozen Redis answers fast instead of holding every request.
+    script_timeout_s: float = 2.0
     # Server-sent event streams (leader orders, session stats) each process serves at
     # once: per bearer token, and in all. More are refused with 429 too_many_streams.
     streams_per_token: int = 8
@@ -75,6 +78,7 @@ class Settings:
             sweep_interval_s=float(env.get("LIVEBENEFITS_SWEEP_INTERVAL", "0.5")),
             config_ttl_s=float(env.get("LIVEBENEFITS_CONFIG_TTL", "1.0")),
             session_retention_s=float(env.get("LIVEBENEFITS_SESSION_RETENTION_DAYS", "7")) * 86400,
+            script_timeout_s=float(env.get("LIVEBENEFITS_REDIS_TIMEOUT", "2.0")),
             streams_per_token=int(env.get("LIVEBENEFITS_STREAMS_PER_TOKEN", "8")),
             streams_per_process=int(env.get("LIVEBENEFITS_STREAMS_PER_PROCESS", "1000")),
             metrics_token=env.get("LIVEBENEFITS_METRICS_TOKEN", "").strip(),

@@ -53,7 +53,7 @@ def connect(settings: Settings) -> Any:
 
 def open_store(settings: Settings, observer: Observer | None = None) -> Store:
     client = connect(settings)
-    scripts = Scripts(client, observer, metrics.SCRIPT_TIMERS)
+    scripts = Scripts(client, observer, metrics.SCRIPT_TIMERS, timeout_s=settings.script_timeout_s)
     return Store(client, scripts, ConfigCache(client, settings.config_ttl_s), settings)
 
 

@@ -40,9 +40,16 @@ async def healthz(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type="application/json")
 
 
+# /readyz answers within this even when Redis is frozen: a probe must not hang.
+_READY_WITHIN_S = 0.8
+
+
 async def readyz(request: Request) -> Response:
     try:
-        await request.state.store.client.ping()
+        await asyncio.wait_for(request.state.store.client.ping(), _READY_WITHIN_S)
+    except TimeoutError:
+        return problem(503, "redis_unavailable", f"Redis did not answer within {_READY_WITHIN_S} s",
+                       {"Retry-After": "1"})
     except Exception as exc:  # noqa: BLE001 - any failure to answer means not ready
         return problem(503, "redis_unavailable", f"Redis does not answer: {exc}")
     return Response(b'{"status":"ready"}', media_type="application/json")
