@@ -22,10 +22,17 @@ def to_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // _MS
 
 
+_ZONES: dict[int, timezone] = {}
+
+
 def rfc3339(ms: int, offset_minutes: int = 0) -> str:
     """``ms`` rendered in the given UTC offset (a session's own, so times read naturally)."""
-    tz = timezone(timedelta(minutes=offset_minutes))
+    tz = _ZONES.get(offset_minutes)
+    if tz is None:
+        tz = _ZONES[offset_minutes] = timezone(timedelta(minutes=offset_minutes))
+    seconds, millis = divmod(ms, 1000)
     # Whole seconds read best; milliseconds when there are any, so a flash sale opening
     # at :51.202 is not shown as opening at :51 (an order then would be refused).
-    timespec = "seconds" if ms % 1000 == 0 else "milliseconds"
-    return (_EPOCH + ms * _MS).astimezone(tz).isoformat(timespec=timespec)
+    if millis == 0:
+        return datetime.fromtimestamp(seconds, tz).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(seconds, tz).replace(microsecond=millis * 1000).isoformat(timespec="milliseconds")

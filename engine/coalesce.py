@@ -52,20 +52,34 @@ _BROKEN = (RedisConnectionError, RedisTimeoutError, OSError)
 _ASKING = hiredis.pack_command((b"ASKING",))
 
 
+def _expire(answers: list["asyncio.Future[Any]"], deadline_s: float) -> None:
+    for answer in answers:
+        if not answer.done():
+            answer.set_exception(RedisTimeoutError(f"Redis did not answer within {deadline_s:g} s"))
+
+
 class Coalescer(ABC):
     """Queues script calls and sends each event-loop tick's calls together."""
 
     def __init__(self) -> None:
         self._queue: list[_Queued] = []
         self._sending: set[asyncio.Task[None]] = set()
+        # The answers of this tick that must come within a deadline, and the longest one.
+        self._timed: list["asyncio.Future[Any]"] = []
+        self._deadline_s = 0.0
 
-    def submit(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> "asyncio.Future[Any]":
-        """Queue one EVALSHA of a registered script; the future gets its answer."""
+    def submit(self, script: Any, keys: Sequence[str], args: Sequence[Any],
+               deadline_s: float | None = None) -> "asyncio.Future[Any]":
+        """Queue one EVALSHA of a registered script; the future gets its answer, or a
+        TimeoutError after ``deadline_s`` (None: it waits as long as the connection does)."""
         loop = asyncio.get_running_loop()
         answer = loop.create_future()
         if not self._queue:
             loop.call_soon(self._flush)
         self._queue.append((script, keys, args, answer))
+        if deadline_s is not None:
+            self._timed.append(answer)
+            self._deadline_s = max(self._deadline_s, deadline_s)
         return answer
 
     def _flush(self) -> None:
@@ -73,6 +87,13 @@ class Coalescer(ABC):
         task = asyncio.ensure_future(self._send(batch))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
+        if self._timed:
+            # One timer for the whole batch, not one per call: a timer per request is a
+            # measurable share of the order path.
+            timed, self._timed = self._timed, []
+            expiry = asyncio.get_running_loop().call_later(self._deadline_s, _expire, timed, self._deadline_s)
+            task.add_done_callback(lambda _: expiry.cancel())
+            self._deadline_s = 0.0
 
     async def _send(self, batch: list[_Queued]) -> None:
         try:

@@ -83,9 +83,9 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
             await roster.reseat(store, session_id, member_id, member.growth, leader_id=member.leader_id or "")
     _, state, coupons, rows, issued, counted, tier, _ = result
     if counted:
-        metrics.ENTRIES.labels(session_id, tier).inc()
+        metrics.child(metrics.ENTRIES, session_id, tier).inc()
     if issued:
-        metrics.COUPONS_ISSUED.labels(session_id, tier).inc(issued)
+        metrics.child(metrics.COUPONS_ISSUED, session_id, tier).inc(issued)
     multiplier = Decimal(ladder.multiplier_milli(tier) * parsed.multiplier_milli) / 1_000_000
     return Entry(
         session_id=session_id, state=state, member_id=member.member_id if member else None, tier=tier,

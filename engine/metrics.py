@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -108,3 +109,18 @@ async def live_gauges(store) -> bytes:  # type: ignore[no-untyped-def]
     registry = CollectorRegistry()
     registry.register(_Snapshot([online, stock]))  # type: ignore[arg-type]
     return generate_latest(registry)
+
+
+# (metric, label values) -> its child: prometheus-client's labels() takes a lock and
+# checks the values on every call, a measurable share of an order. The label sets are
+# the bounded ones above (session, tier, outcome), so the cache is bounded too.
+_CHILDREN: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, remembered."""
+    key = (metric, labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*labels)
+    return found

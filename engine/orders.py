@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import secrets
 
 import msgspec
@@ -23,6 +24,10 @@ from .types import Order, OrderList, OrderRequest
 
 # How long a points order may wait for its hold before the sweeper settles it.
 PENDING_GRACE_MS = 30_000
+# Order ids: 64 random bits after the session tag, from a generator seeded once per
+# process from the OS (a urandom call per order is a measurable cost; an order id is a
+# name, not a secret: every route that takes one checks who is asking).
+_order_ids = random.Random(secrets.randbits(128))
 _IN_PROGRESS_WAIT_S = 3.0
 
 
@@ -130,8 +135,8 @@ async def place(store: Store, identity: str, session_id: str, request: OrderRequ
         raise DomainError("request_in_progress", "the member's tier changed while ordering; retry")
     order, replayed = placed
     if not replayed:
-        metrics.ORDERS.labels(session_id, order.tier, "reserved").inc()
-        metrics.UNITS_RESERVED.labels(session_id, order.tier).inc(order.qty)
+        metrics.child(metrics.ORDERS, session_id, order.tier, "reserved").inc()
+        metrics.child(metrics.UNITS_RESERVED, session_id, order.tier).inc(order.qty)
     return order, replayed
 
 
@@ -149,7 +154,7 @@ async def _unseated_buyer(store: Store, identity: str, member_id: str | None, gu
 
 
 def _refused(session_id: str, tier: str, code: str, detail: str = "") -> DomainError:
-    metrics.ORDERS.labels(session_id, tier, code).inc()
+    metrics.child(metrics.ORDERS, session_id, tier, code).inc()
     return refusal(code, detail)
 
 
@@ -171,7 +176,7 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
     k = parsed.keys
     args = [
         session_id, request.sku, buyer.member_id, buyer.tier, request.qty, request.coupon_id or "",
-        request.points, now, f"{k.tag}-{secrets.token_hex(8)}", _fingerprint(session_id, request),
+        request.points, now, f"{k.tag}-{_order_ids.getrandbits(64):016x}", _fingerprint(session_id, request),
         buyer.multiplier_milli, program.spec.points_per_yuan, program.spec.point_value_fen,
         program.max_points_discount_milli, buyer.leader_id, identity, PENDING_GRACE_MS,
         int(buyer.guest or request.points > 0), await roster.generation(store, ladder),
@@ -192,7 +197,7 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
         return None
     if outcome == "err":
         if reply[1] == "rate_limited":
-            metrics.ORDERS.labels(session_id, reply[2], "rate_limited").inc()
+            metrics.child(metrics.ORDERS, session_id, reply[2], "rate_limited").inc()
             raise over_budget("order attempts", int(reply[3]))
         raise _refused(session_id, reply[2], reply[1])
     order = decode_order(reply[1])

@@ -13,8 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from .coalesce import Coalescer, coalescer_for
 
 # Called with (script name, keys) before every script call; tests use it to prove that
@@ -73,14 +71,9 @@ class Scripts:
             return await handle(keys=keys, args=args, client=client)
         started = time.perf_counter()
         try:
-            answer = self._coalescer.submit(handle, keys, args)
-            if self._timeout_s is None:
-                return await answer
-            try:
-                return await asyncio.wait_for(answer, self._timeout_s)
-            except TimeoutError:
-                # Its batch may still be answered later; the coalescer drops the answer.
-                raise RedisTimeoutError(f"Redis did not answer {name} within {self._timeout_s:g} s") from None
+            # Past the deadline the call fails; its batch may still be answered later,
+            # and the coalescer drops that answer.
+            return await self._coalescer.submit(handle, keys, args, self._timeout_s)
         finally:
             self._timed(name, started)
 
