@@ -7,27 +7,30 @@ where it stopped.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
-import time
 from collections.abc import AsyncIterator
 
 import msgspec
-import redis
+
+from lua_scripts import calls
 
 from . import keys
 from .clock import now_ms
 from .errors import DomainError, refusal
+from .leader_feed import LeaderFeeds, entry_at, routed
 from .orders import decode_order, find
 from .payments import LeaderOrder, leader_view
 from .store import Store
 
-CURSOR = re.compile(r"^\d{1,20}-\d{1,20}$")
+# A stream entry id: milliseconds and a sequence number, each an unsigned 64-bit integer
+# in ASCII digits (``\d`` would also take other scripts' digits, which Redis refuses).
+_CURSOR = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+_U64 = 2**64 - 1
 KEEPALIVE_S = 15
-_READ_BLOCK_MS = 2_000
+_PAGE = 100
 _decode = msgspec.json.Decoder(LeaderOrder).decode
-log = logging.getLogger("livebenefits.leaders")
+
+Cursor = tuple[int, int]
 
 
 class Totals(msgspec.Struct):
@@ -42,18 +45,29 @@ class LeaderOrders(msgspec.Struct):
     totals: Totals
 
 
-def check_cursor(cursor: str, where: str) -> str:
-    if not CURSOR.fullmatch(cursor):
-        raise DomainError("invalid_request", f"not a cursor this engine gave out - at `{where}`", status=422)
-    return cursor
+def parse_cursor(text: str, name: str, where: str) -> Cursor:
+    """A cursor given out by this engine (``<ms>-<seq>``), or 422 naming ``name``, the field it came in."""
+    found = _CURSOR.fullmatch(text)
+    if found is None or int(found[1]) > _U64 or int(found[2]) > _U64:
+        raise DomainError("invalid_request", f"`{name}` is not a cursor this engine gave out: <ms>-<seq>, "
+                          f"ASCII digits, each at most {_U64} - at `{where}`", status=422)
+    return int(found[1]), int(found[2])
 
 
-async def list_orders(store: Store, leader_id: str, after: str | None, limit: int) -> LeaderOrders:
+def _after(cursor: Cursor) -> str | None:
+    """The first entry id after ``cursor`` (for an inclusive XRANGE); None if none can follow it."""
+    ms, seq = cursor
+    if seq < _U64:
+        return f"{ms}-{seq + 1}"
+    return f"{ms + 1}-0" if ms < _U64 else None
+
+
+async def list_orders(store: Store, leader_id: str, after: Cursor | None, limit: int) -> LeaderOrders:
     """Routed orders oldest first, with their current status, ``limit`` at a time."""
     lk = keys.LeaderKeys(leader_id)
     found: list[tuple[str, LeaderOrder]] = []
-    start = f"({after}" if after else "-"
-    while len(found) < limit:
+    start = "-" if after is None else _after(after)
+    while start is not None and len(found) < limit:
         entries = await store.client.xrange(lk.stream, start, "+", count=limit)
         if not entries:
             break
@@ -78,36 +92,53 @@ async def _current_status(store: Store, orders: list[LeaderOrder]) -> list[str]:
     return [decode_order(raw).status if raw else order.status for order, raw in zip(orders, await pipe.execute())]
 
 
-async def stream(store: Store, leader_id: str, last_event_id: str | None) -> AsyncIterator[bytes]:
+async def stream(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_id: Cursor | None
+                 ) -> AsyncIterator[bytes]:
     """Server-sent events: each routed or refunded order once, from after ``last_event_id``.
 
-    Without one, the stream starts with what is routed from now on. Redis is asked in
-    short blocking reads (shorter than the client's socket timeout, 5 s in redis-py 8),
-    with a keep-alive comment after KEEPALIVE_S of silence; a failed read is retried
-    from the last id sent, so nothing is lost or repeated.
+    Without one, the stream starts with what is routed from now on. The first chunk
+    (``retry:``) comes once the start is fixed: everything routed after it reaches the
+    client. What came before joining is read from the stream's history (non-blocking
+    XRANGE pages), then the process's one reader of the key (engine/leader_feed.py)
+    hands over the rest; entries both paths saw are sent once, by id. A client too slow
+    for its inbox reads history again from its last event. A keep-alive comment goes
+    out after KEEPALIVE_S of silence.
     """
     lk = keys.LeaderKeys(leader_id)
-    if last_event_id is None:
-        newest = await store.client.xrevrange(lk.stream, "+", "-", count=1)
-        last_event_id = newest[0][0] if newest else "0-0"
-    yield b"retry: 1000\n\n"
-    quiet_since = time.monotonic()
-    while True:
-        try:
-            answer = await store.client.xread({lk.stream: last_event_id}, count=100, block=_READ_BLOCK_MS)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            log.warning("leader %s stream: Redis read failed (%s); retrying", leader_id, exc)
-            await asyncio.sleep(1)
-            answer = []
-        if not answer:
-            if time.monotonic() - quiet_since >= KEEPALIVE_S:
-                quiet_since = time.monotonic()
+    feed, inbox = await feeds.join(lk.stream)
+    try:
+        if last_event_id is None:
+            newest = await store.client.xrevrange(lk.stream, "+", "-", count=1)
+            last_event_id = entry_at(newest[0][0]) if newest else (0, 0)
+        sent = last_event_id
+        yield b"retry: 1000\n\n"
+        behind = True
+        while True:
+            if behind:
+                # The history up to now; what is added after this read reaches the inbox.
+                start = _after(sent)
+                page = await store.client.xrange(lk.stream, start, "+", count=_PAGE) if start else []
+                for entry_id, fields in page:
+                    event = routed(entry_id, fields)
+                    sent = event.at
+                    yield event.frame
+                behind = len(page) == _PAGE
+                continue
+            if not await inbox.wait(KEEPALIVE_S):
                 yield b": keep-alive\n\n"
-            continue
-        quiet_since = time.monotonic()
-        for entry_id, fields in answer[0][1]:
-            last_event_id = entry_id
-            yield f"id: {entry_id}\nevent: {fields['event']}\ndata: {fields['data']}\n\n".encode()
+                continue
+            if inbox.closed:
+                return
+            if inbox.overflowed:
+                inbox.take()  # what it holds follows a gap: history has it all, in order
+                behind = True
+                continue
+            for event in inbox.take():
+                if event.at > sent:
+                    sent = event.at
+                    yield event.frame
+    finally:
+        feeds.leave(feed, inbox)
 
 
 async def fulfil(store: Store, leader_id: str, order_id: str) -> LeaderOrder:
@@ -119,8 +150,8 @@ async def fulfil(store: Store, leader_id: str, order_id: str) -> LeaderOrder:
             raise refusal("invalid_state", "the order was refunded")
         raise refusal("unknown_order", f"no order {order_id!r} routed to {leader_id!r}")
     k = keys.SessionKeys(order.session_id)
-    result = await store.scripts.call("fulfil_order", [k.orders], [order_id, now_ms()])
-    if result[0] == "err":
+    result = await calls.fulfil_order(store.scripts, k, order_id=order_id, now=now_ms())
+    if result.outcome == "err":
         raise refusal("invalid_state", f"order is {order.status}; only a paid order can be fulfilled")
     commission = int(routed.split("|")[3])
-    return await leader_view(store, decode_order(result[1]), leader_id, commission)
+    return await leader_view(store, decode_order(result.value), leader_id, commission)

@@ -19,6 +19,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from . import keys
+from .clock import now_ms, to_ms
+from .errors import DomainError
 from .scripts import script_names
 
 NS = "livebenefits"
@@ -87,15 +89,36 @@ class _Snapshot:
         return self._families
 
 
+# An ended session's gauges stay this long after its end, so dashboards see its last
+# values; older sessions are not read at all, however many have been held.
+RECENT_MS = 3600 * 1000
+
+
+def _watched(parsed, now: int) -> bool:  # type: ignore[no-untyped-def]
+    """Live, or ended within RECENT_MS (by its ``ends_at``; ended early, until ``ends_at`` + RECENT_MS)."""
+    from .sessions import state_at  # sessions imports this module
+
+    state = state_at(parsed, now)
+    return state == "live" or (state == "ended" and now < to_ms(parsed.spec.ends_at) + RECENT_MS)
+
+
 async def live_gauges(store) -> bytes:  # type: ignore[no-untyped-def]
-    """viewers_online{session,tier} and stock_left{session,sku}, read from Redis now."""
-    from .errors import DomainError
-    from .sessions import shelf
+    """viewers_online{session,tier} and stock_left{session,sku}, read from Redis now.
+
+    Only sessions live or recently ended are read (``_watched``, decided from the
+    process's cached definitions), so a scrape costs as much as the sessions on air,
+    not every session ever defined.
+    """
+    from .sessions import load_def, shelf
 
     online = GaugeMetricFamily(f"{NS}_viewers_online", "Viewers in the room, by tier.", labels=["session", "tier"])
     stock = GaugeMetricFamily(f"{NS}_stock_left", "Units left to sell.", labels=["session", "sku"])
+    now = now_ms()
     for session_id in sorted(await store.client.smembers(keys.SESSIONS)):
         try:
+            parsed = await load_def(store, session_id)
+            if parsed is None or not _watched(parsed, now):
+                continue
             parsed, _, rows, _ = await shelf(store, session_id)
         except DomainError:
             continue  # gone, or being redefined right now: the next scrape has it

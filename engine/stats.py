@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -12,6 +11,7 @@ import redis.asyncio as aioredis
 
 from .codec import encode
 from .errors import DomainError
+from .fanout import Feed, Feeds
 from .ladder import GUEST
 from .sessions import shelf
 from .store import Store
@@ -81,35 +81,72 @@ def stats_event(stats: SessionStats | bytes) -> bytes:
     return b"event: stats\ndata: " + data + b"\n\n"
 
 
-async def stream(store: Store, session_id: str, first: SessionStats, *,
-                 poll_s: float = POLL_S, keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[bytes]:
-    """Server-sent events: ``first`` at once, then the stats whenever their JSON changes.
+class StatsFeed(Feed[bytes]):
+    """One session's stats, polled every ``poll_s`` for all of its stream clients in this process.
 
-    Redis is polled every ``poll_s``: the counters live in many keys written by many
-    scripts, and a few reads a second per open dashboard cost less than making every
-    order publish a change. A comment goes out after ``keepalive_s`` of silence. The caller reads
-    ``first`` itself, so an unknown session is a 404 before the stream starts. It runs
-    until the client goes away (the response cancels it) or the session disappears.
+    Redis is polled: the counters live in many keys written by many scripts, and a few
+    reads a second per watched session cost less than making every order publish a
+    change. Subscribers get the JSON only when it changed.
     """
-    last = encode(first)
-    yield b"retry: 1000\n\n" + stats_event(last)
-    sent_at = time.monotonic()
-    while True:
-        await asyncio.sleep(poll_s)
-        try:
-            current = encode(await session_stats(store, session_id))
-        except DomainError as exc:
-            if exc.code == "unknown_session":
+
+    latest_only = True
+
+    def __init__(self, store: Store, session_id: str, poll_s: float) -> None:
+        super().__init__(session_id)
+        self._store = store
+        self._poll_s = poll_s
+        self.latest = b""
+
+    async def start(self) -> None:
+        # Read before any client is answered: an unknown session is a 404, not an empty stream.
+        self.latest = encode(await session_stats(self._store, self.key))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_s)
+            try:
+                current = encode(await session_stats(self._store, self.key))
+            except DomainError as exc:
+                if exc.code == "unknown_session":
+                    return  # gone: its streams end
+                continue  # being redefined: the next poll reads it
+            except (aioredis.RedisError, OSError) as exc:
+                # A Redis hiccup must not end a dashboard's stream; keep-alives continue.
+                log.warning("stats for %s unreadable: %s", self.key, exc)
+                continue
+            if current != self.latest:
+                self.latest = current
+                self.publish(current)
+
+
+class StatsFeeds(Feeds[StatsFeed]):
+    """The stats feeds of one process, one per watched session."""
+
+    def __init__(self, store: Store, poll_s: float = POLL_S) -> None:
+        super().__init__(lambda session_id: StatsFeed(store, session_id, poll_s))
+
+
+async def stream(feeds: StatsFeeds, session_id: str, *, keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[bytes]:
+    """Server-sent events: the stats at once, then whenever their JSON changes.
+
+    The first chunk comes once the session's feed has read it (an unknown session
+    raises before anything is sent). A comment goes out after ``keepalive_s`` of
+    silence. It runs until the client goes away (the response cancels it) or the
+    session disappears.
+    """
+    feed, inbox = await feeds.join(session_id)
+    try:
+        last = feed.latest
+        yield b"retry: 1000\n\n" + stats_event(last)
+        while True:
+            if not await inbox.wait(keepalive_s):
+                yield b": keep-alive\n\n"
+                continue
+            if inbox.closed:
                 return
-            current = last  # being redefined: the next poll reads it
-        except (aioredis.RedisError, OSError) as exc:
-            # A Redis hiccup must not end a dashboard's stream; keep-alives continue.
-            log.warning("stats for %s unreadable: %s", session_id, exc)
-            current = last
-        now = time.monotonic()
-        if current != last:
-            last, sent_at = current, now
-            yield stats_event(current)
-        elif now - sent_at >= keepalive_s:
-            sent_at = now
-            yield b": keep-alive\n\n"
+            for current in inbox.take():
+                if current != last:
+                    last = current
+                    yield stats_event(current)
+    finally:
+        feeds.leave(feed, inbox)

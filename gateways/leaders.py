@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from engine import leader_orders
@@ -12,6 +12,7 @@ from engine.errors import DomainError
 from .auth import require
 from .edge import json, path_id, store
 from .problems import invalid_request
+from .sse import event_stream
 
 
 def _leader_id(request: Request) -> str:
@@ -25,27 +26,30 @@ def _leader_id(request: Request) -> str:
 
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
-        raise invalid_request("limit must be 1-500 - at `$.query.limit`")
+    # ASCII digits only: str.isdigit() also takes "²" and "٣", which int() then refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= 500):
+        raise invalid_request("`limit` must be a whole number 1-500 in ASCII digits - at `$.query.limit`")
     return int(raw)
+
+
+def _after(request: Request) -> leader_orders.Cursor | None:
+    after = request.query_params.get("after")
+    return None if after is None else leader_orders.parse_cursor(after, "after", "$.query.after")
 
 
 async def list_orders(request: Request) -> Response:
     leader_id = _leader_id(request)
-    after = request.query_params.get("after")
-    if after is not None:
-        leader_orders.check_cursor(after, "$.query.after")
-    return json(await leader_orders.list_orders(store(request), leader_id, after, _limit(request)))
+    return json(await leader_orders.list_orders(store(request), leader_id, _after(request), _limit(request)))
 
 
 async def stream_orders(request: Request) -> Response:
     leader_id = _leader_id(request)
-    last = request.headers.get("last-event-id") or request.query_params.get("after")
-    if last is not None:
-        leader_orders.check_cursor(last, "$.headers.Last-Event-ID")
-    return StreamingResponse(leader_orders.stream(store(request), leader_id, last),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    # EventSource resumes with the Last-Event-ID header; ``?after=`` serves clients that cannot set it.
+    header = request.headers.get("last-event-id")
+    cursor = (leader_orders.parse_cursor(header, "Last-Event-ID", "$.headers.Last-Event-ID") if header
+              else _after(request))
+    s = store(request)
+    return await event_stream(request, lambda streams: leader_orders.stream(s, streams.leaders, leader_id, cursor))
 
 
 async def fulfil(request: Request) -> Response:

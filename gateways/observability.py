@@ -1,7 +1,13 @@
-"""Request latency by route template, and the /metrics endpoint."""
+"""Request latency by route template, and the /metrics endpoint.
+
+``/metrics`` answers an operator's token, or the metrics token
+(``LIVEBENEFITS_METRICS_TOKEN``) that Prometheus is given: it names every session and
+SKU on sale, and each scrape reads Redis.
+"""
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from starlette.requests import Request
@@ -9,6 +15,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import metrics
+
+from .auth import require
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -45,6 +53,16 @@ class RequestTimer:
                 time.perf_counter() - started)
 
 
+def _scraper(request: Request) -> None:
+    """The metrics token, or else an operator's token: 401 without either, 403 for another role."""
+    expected = request.state.store.settings.metrics_token
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    if expected and scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), expected.encode()):
+        return
+    require(request, "operator")
+
+
 async def metrics_endpoint(request: Request) -> Response:
+    _scraper(request)
     body = metrics.render_counters() + await metrics.live_gauges(request.state.store)
     return Response(body, media_type=CONTENT_TYPE)

@@ -10,13 +10,14 @@ import functools
 from importlib import resources
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from engine import stats
 
 from .auth import require
-from .edge import path_id, store
+from .edge import path_id
+from .sse import event_stream
 
 # The page must work offline and show nothing it did not fetch from this engine:
 # the policy makes the browser refuse anything else, should an edit ever add it.
@@ -40,11 +41,8 @@ def _static(name: str) -> Response:
 async def stream_stats(request: Request) -> Response:
     require(request, "operator")
     session_id = path_id(request, "session_id")
-    s = store(request)
-    # Read before answering, so an unknown session is a 404 and not an empty stream.
-    first = await stats.session_stats(s, session_id)
-    return StreamingResponse(stats.stream(s, session_id, first), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    # The first event is read before answering: an unknown session is a 404, not an empty stream.
+    return await event_stream(request, lambda streams: stats.stream(streams.stats, session_id))
 
 
 async def ops_page(request: Request) -> Response:

@@ -18,6 +18,9 @@ import redis
 from tests.conftest import running_redis
 from tests.live import LiveEngine
 
+# The engine's LIVEBENEFITS_METRICS_TOKEN: what Prometheus (and ``scraper``) send to /metrics.
+METRICS_TOKEN = "test-metrics-token-0123456789abcdef"
+
 
 @pytest.fixture(scope="package")
 def own_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -39,7 +42,8 @@ def engine(own_redis_url: str, metrics_dir: Path) -> Iterator[LiveEngine]:
         client.flushall()
     finally:
         client.close()
-    with LiveEngine(own_redis_url, workers=2, extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}) as live:
+    with LiveEngine(own_redis_url, workers=2, extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+                                                                "LIVEBENEFITS_METRICS_TOKEN": METRICS_TOKEN}) as live:
         yield live
 
 
@@ -50,7 +54,10 @@ def uid() -> str:
 
 @pytest.fixture(scope="module")
 def scraper(engine: LiveEngine) -> Iterator[httpx.Client]:
-    """A client that opens a new connection per request: successive scrapes reach either worker."""
-    with httpx.Client(base_url=engine.base_url, timeout=15.0,
+    """A client that opens a new connection per request: successive scrapes reach either worker.
+
+    It sends the metrics token, as Prometheus does; a request may name another.
+    """
+    with httpx.Client(base_url=engine.base_url, timeout=15.0, headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
                       limits=httpx.Limits(max_keepalive_connections=0)) as client:
         yield client

@@ -148,6 +148,9 @@ def test_provisioning_matches_the_dashboard(board: dict[str, Any]) -> None:
     scrape = yaml.safe_load((DASHBOARDS_DIR / "prometheus.yml").read_text())
     (job,) = scrape["scrape_configs"]
     assert job["job_name"] == "livebenefits" and job["metrics_path"] == "/metrics"
+    # /metrics needs a token: the engine's LIVEBENEFITS_METRICS_TOKEN, from a file git ignores.
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": "metrics.token"}
+    assert "metrics.token" in (DASHBOARDS_DIR / ".gitignore").read_text().split()
     assert job["scrape_interval"] == "5s" and job["static_configs"] == [{"targets": ["127.0.0.1:8000"]}]
     assert source["url"] == "http://127.0.0.1:9090" and source["jsonData"]["timeInterval"] == "5s"
     providers = yaml.safe_load((DASHBOARDS_DIR / "provisioning/dashboards/livebenefits.yml").read_text())

@@ -26,6 +26,7 @@ from dashboards.live_sale import live_sale
 from tests.conftest import require_all
 from tests.live import LiveEngine, free_port
 
+from .conftest import METRICS_TOKEN
 from .traffic import Expected, drive
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
@@ -49,12 +50,13 @@ def prometheus_binary() -> str:
     return path
 
 
-def scrape_config(engine: LiveEngine) -> dict[str, Any]:
-    """The committed config, aimed at this engine and scraping every second."""
+def scrape_config(engine: LiveEngine, token_file: Path) -> dict[str, Any]:
+    """The committed config, aimed at this engine, scraping every second with its metrics token."""
     config = yaml.safe_load((DASHBOARDS / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     (job,) = config["scrape_configs"]
     job["scrape_interval"] = "1s"
+    job["authorization"]["credentials_file"] = str(token_file)
     job["static_configs"] = [{"targets": [engine.base_url.removeprefix("http://")]}]
     return config
 
@@ -64,7 +66,9 @@ def prometheus(prometheus_binary: str, engine: LiveEngine,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     home = tmp_path_factory.mktemp("prometheus")
     config = home / "prometheus.yml"
-    config.write_text(yaml.safe_dump(scrape_config(engine)))
+    token_file = home / "metrics.token"
+    token_file.write_text(METRICS_TOKEN)
+    config.write_text(yaml.safe_dump(scrape_config(engine, token_file)))
     port = free_port()
     log_path = home / "prometheus.log"
     with open(log_path, "wb") as log:

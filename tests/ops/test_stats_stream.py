@@ -7,6 +7,7 @@ directly, to see its keep-alives and that an unchanged session sends nothing new
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from datetime import datetime, timezone
@@ -121,22 +122,24 @@ async def test_only_an_operator_may_stream(live_engine: LiveEngine, uid: str) ->
         assert_problem(r, 401, "unauthorized")
 
 
-async def read_products_calls(http: httpx.AsyncClient) -> float:
+async def read_products_calls(http: httpx.AsyncClient, engine: LiveEngine) -> float:
     """How often the engine (all its workers) has run ``read_products``, which each stats read does.
 
     A scrape runs it too (the stock gauges), the same number of times each scrape.
     """
-    text = (await http.get("/metrics")).text
+    r = await http.get("/metrics", headers=engine.headers("operator", "ops-scraper"))
+    assert r.status_code == 200, r.text
+    text = r.text
     prefix = 'livebenefits_redis_script_duration_seconds_count{script="read_products"}'
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
 
 
-async def reads_over(http: httpx.AsyncClient, seconds: float) -> float:
+async def reads_over(http: httpx.AsyncClient, engine: LiveEngine, seconds: float) -> float:
     """``read_products`` calls in ``seconds``, the scrapes' own taken out."""
-    a = await read_products_calls(http)
-    b = await read_products_calls(http)
+    a = await read_products_calls(http, engine)
+    b = await read_products_calls(http, engine)
     await asyncio.sleep(seconds)
-    c = await read_products_calls(http)
+    c = await read_products_calls(http, engine)
     return (c - b) - (b - a)
 
 
@@ -146,9 +149,55 @@ async def test_the_stream_stops_reading_when_the_client_leaves(live_engine: Live
         seeded = await seed(http, operator, uid, per_tier=1)
         async with StatsStream(http, seeded.session_id, operator) as stream:
             await stream.next()
-            assert await reads_over(http, 1.2) >= 2  # it polls while connected
+            # It polls while connected: at least twice in four poll periods, a busy machine too.
+            assert await reads_over(http, live_engine, 4 * stats.POLL_S) >= 2
         await asyncio.sleep(stats.POLL_S + 0.3)  # a poll already under way may finish
-        assert await reads_over(http, 1.5) == 0
+        assert await reads_over(http, live_engine, 1.5) == 0
+
+
+async def test_many_dashboards_of_one_session_share_one_poll_per_process(live_engine: LiveEngine, uid: str) -> None:
+    """Twelve operators watch one session: each worker polls it once per POLL_S for all of
+    its clients, not once per client, and every client sees each change."""
+    operator = live_engine.headers("operator", "ops-1")
+    watchers = 12
+    async with httpx.AsyncClient(base_url=live_engine.base_url, timeout=10.0,
+                                 limits=httpx.Limits(max_connections=50)) as http:
+        seeded = await seed(http, operator, uid, per_tier=1)
+        streams = [StatsStream(http, seeded.session_id, live_engine.headers("operator", f"ops-{n}"))
+                   for n in range(watchers)]
+        async with contextlib.AsyncExitStack() as stack:
+            for stream in streams:
+                await stack.enter_async_context(stream)
+                assert stream.status == 200
+                await stream.next()
+            seconds = 1.5
+            reads = await reads_over(http, live_engine, seconds)
+            # One poll loop per worker (at most two here); a client each would be 12 x 3.
+            assert 2 <= reads <= live_engine.workers * (seconds / stats.POLL_S + 1), reads
+            placed = await order(http, live_engine, seeded.viewers["gold"][0], seeded.session_id)
+            for stream in streams:
+                body = (await stream.next(timeout=5.0)).json()
+                assert body["tiers"]["gold"]["orders"] == 1, body
+                assert body["products"]["MILK-1L"]["reserved"] == placed["qty"]
+
+
+async def test_a_token_past_its_stream_cap_is_refused_with_429(live_engine: LiveEngine, uid: str) -> None:
+    """Each worker serves a token at most 8 streams (LIVEBENEFITS_STREAMS_PER_TOKEN): of 17
+    from one token on a two-worker engine, at least one is refused, before any streaming."""
+    operator = live_engine.headers("operator", f"ops-cap-{uid}")
+    async with httpx.AsyncClient(base_url=live_engine.base_url, timeout=10.0,
+                                 limits=httpx.Limits(max_connections=50)) as http:
+        seeded = await seed(http, live_engine.headers("operator", "ops-1"), uid, per_tier=1)
+        streams = [StatsStream(http, seeded.session_id, operator) for _ in range(17)]
+        async with contextlib.AsyncExitStack() as stack:
+            for stream in streams:
+                await stack.enter_async_context(stream)
+            statuses = sorted(s.status for s in streams)
+            assert set(statuses) == {200, 429} and statuses.count(200) <= 8 * live_engine.workers, statuses
+            assert all(s.content_type.startswith("application/problem+json") for s in streams if s.status == 429)
+        # Closed streams give their slots back.
+        async with StatsStream(http, seeded.session_id, operator) as again:
+            assert again.status == 200
 
 
 async def test_the_stream_keeps_alive_and_sends_only_changes(
@@ -159,8 +208,8 @@ async def test_the_stream_keeps_alive_and_sends_only_changes(
         store = open_store(settings)
         try:
             sid = seeded.session_id
-            first = await stats.session_stats(store, sid)
-            chunks = stats.stream(store, sid, first, poll_s=0.02, keepalive_s=0.15)
+            feeds = stats.StatsFeeds(store, poll_s=0.02)
+            chunks = stats.stream(feeds, sid, keepalive_s=0.15)
             try:
                 opening = await anext(chunks)
                 assert opening.startswith(b"retry: 1000\n\n")
@@ -178,7 +227,14 @@ async def test_the_stream_keeps_alive_and_sends_only_changes(
                     pass
                 assert chunk.startswith(b"event: stats\ndata: ")
                 assert b'"stock_left":1005' in chunk
+                # A second client of the session shares its one poll loop.
+                other = stats.stream(feeds, sid, keepalive_s=0.15)
+                assert b'"stock_left":1005' in await anext(other)
+                assert list(feeds.feeds) == [sid] and len(feeds.feeds[sid].subscribers) == 2
+                await other.aclose()
+                assert len(feeds.feeds[sid].subscribers) == 1
             finally:
                 await chunks.aclose()
+            assert feeds.feeds == {}  # the last client gone, the poll loop stopped
         finally:
             await close_store(store)
