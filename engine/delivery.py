@@ -7,30 +7,48 @@ attempt time live in the leader's slot in Redis, so a restart resumes where deli
 stood; a lease makes one process at a time deliver a leader's orders. The
 ``webhook-id`` is stable across retries (``<leader>:<entry id>``) so the leader can
 drop duplicates.
+
+Leaders are isolated from each other: each process delivers to every leader in a task
+of its own (one at a time per leader, a bounded number at once), each attempt ends
+within a total deadline, and no more than a few KiB of an answer is ever read. A
+leader whose endpoint hangs or trickles delays only its own orders.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
+import time
 from datetime import datetime, timezone
 
 import httpx
 import msgspec
 from standardwebhooks import Webhook
 
+from lua_scripts import calls
+
 from . import keys
 from .clock import now_ms
+from .settings import Settings
 from .store import Store
 from .types import Leader
 
 log = logging.getLogger("livebenefits.delivery")
 LEASE_MS = 30_000
+# Kept free at the end of a lease for the Redis round trips that record an outcome.
+LEASE_MARGIN_MS = 1_000
 BACKOFF_BASE_MS = 500
 BACKOFF_MAX_MS = 60_000
+DEADLINE_S = 5.0
+# Only the status counts. A short prefix is read so a small answer's connection can be
+# reused; a large or endless one is cut off there.
+BODY_CAP_BYTES = 4096
 _BATCH = 50
+# A failed attempt: the endpoint is unreachable, too slow, or its URL unusable.
+_FAILURES = (httpx.HTTPError, httpx.InvalidURL, TimeoutError, OSError)
 
 
 def backoff_ms(attempts: int) -> int:
@@ -47,7 +65,14 @@ async def leaders_with_webhooks(store: Store) -> list[Leader]:
     return await store.config.cached("webhook_leaders", load)
 
 
-async def deliver_due(store: Store, signer: Webhook, http: httpx.AsyncClient, leader: Leader) -> int:
+def open_client(concurrency: int, deadline_s: float = DEADLINE_S) -> httpx.AsyncClient:
+    """The outbound client: at most ``concurrency`` connections, every phase within the deadline."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(deadline_s))
+
+
+async def deliver_due(store: Store, signer: Webhook, http: httpx.AsyncClient, leader: Leader, *,
+                      deadline_s: float = DEADLINE_S) -> int:
     """Deliver what is due for one leader; returns how many entries were delivered."""
     lk = keys.LeaderKeys(leader.leader_id)
     state = await store.client.hgetall(lk.delivery)
@@ -56,9 +81,14 @@ async def deliver_due(store: Store, signer: Webhook, http: httpx.AsyncClient, le
     entries = await store.client.xrange(lk.stream, f"({state.get('cursor', '0-0')}", "+", count=_BATCH)
     if not entries:
         return 0
+    # Every attempt must be over while the lease is still ours: once it lapses another
+    # process may deliver the same entries alongside this one, and out of order.
+    lease_ms = max(LEASE_MS, 2 * int(deadline_s * 1000) + LEASE_MARGIN_MS)
     token = secrets.token_hex(8)
-    if not await store.client.set(lk.lease, token, px=LEASE_MS, nx=True):
+    leased_at = time.monotonic()
+    if not await store.client.set(lk.lease, token, px=lease_ms, nx=True):
         return 0
+    last_start = leased_at + (lease_ms - LEASE_MARGIN_MS) / 1000 - deadline_s
     delivered = 0
     try:
         # Re-read under the lease: another process may have delivered meanwhile.
@@ -66,24 +96,26 @@ async def deliver_due(store: Store, signer: Webhook, http: httpx.AsyncClient, le
         entries = await store.client.xrange(lk.stream, f"({state.get('cursor', '0-0')}", "+", count=_BATCH)
         attempts = int(state.get("attempts", 0))
         for entry_id, fields in entries:
-            if await _post(signer, http, leader, entry_id, fields):
+            if time.monotonic() > last_start:
+                break  # the rest in the next pass, under a fresh lease
+            if await _post(signer, http, leader, entry_id, fields, deadline_s):
                 outcome, next_ms = "delivered", 0
             else:
                 outcome, next_ms = "failed", now_ms() + backoff_ms(attempts + 1)
-            if not await store.scripts.call("advance_delivery", [lk.lease, lk.delivery],
-                                            [token, outcome, entry_id, next_ms]):
+            if not await calls.advance_delivery(store.scripts, lk, lease_token=token, outcome=outcome,
+                                                entry_id=entry_id, next_attempt_ms=next_ms):
                 break
             if outcome == "failed":
                 break
             delivered += 1
             attempts = 0  # the next entry's backoff starts over
     finally:
-        await store.scripts.call("release_lease", [lk.lease], [token])
+        await calls.release_lease(store.scripts, lk, lease_token=token)
     return delivered
 
 
 async def _post(signer: Webhook, http: httpx.AsyncClient, leader: Leader, entry_id: str,
-                fields: dict[str, str]) -> bool:
+                fields: dict[str, str], deadline_s: float) -> bool:
     body = f'{{"type":"{fields["event"]}","data":{fields["data"]}}}'
     message_id = f"{leader.leader_id}:{entry_id}"
     sent_at = datetime.now(timezone.utc)
@@ -93,28 +125,83 @@ async def _post(signer: Webhook, http: httpx.AsyncClient, leader: Leader, entry_
         "webhook-timestamp": str(int(sent_at.timestamp())),
         "webhook-signature": signer.sign(message_id, sent_at, body),
     }
+    status = 0
     try:
-        answer = await http.post(leader.webhook_url or "", content=body.encode(), headers=headers)
-    except httpx.HTTPError as exc:
-        log.info("leader %s webhook %s failed: %s", leader.leader_id, message_id, exc)
+        # One deadline for the whole attempt: httpx's own timeouts are per read, which a
+        # trickling endpoint never trips.
+        async with asyncio.timeout(deadline_s):
+            async with http.stream("POST", leader.webhook_url or "", content=body.encode(),
+                                   headers=headers) as answer:
+                status = answer.status_code
+                await _read_prefix(answer)
+    except _FAILURES as exc:
+        if not status:
+            log.info("leader %s webhook %s failed: %r", leader.leader_id, message_id, exc)
+            return False
+        # The status is in; only the rest of the answer was slow or broken.
+    if not 200 <= status < 300:
+        log.info("leader %s webhook %s answered %d", leader.leader_id, message_id, status)
         return False
-    return 200 <= answer.status_code < 300
+    return True
 
 
-async def run(store: Store, secret: str, stop: asyncio.Event, interval_s: float = 0.2) -> None:
-    """Deliver every leader's due orders until ``stop``; errors are logged, not fatal."""
-    if not secret:
+async def _read_prefix(answer: httpx.Response) -> None:
+    """Read at most BODY_CAP_BYTES (raw, never decompressed) of an answer; closing it drops the rest."""
+    if answer.is_stream_consumed:
+        return  # an answer made in memory (httpx.MockTransport) comes already read
+    read = 0
+    async with contextlib.aclosing(answer.aiter_raw()) as chunks:
+        async for chunk in chunks:
+            read += len(chunk)
+            if read >= BODY_CAP_BYTES:
+                break
+
+
+async def run(store: Store, settings: Settings, stop: asyncio.Event, interval_s: float = 0.2) -> None:
+    """Deliver every leader's due orders until ``stop``; errors are logged, not fatal.
+
+    Each leader is delivered to in a task of its own, one at a time per leader and at
+    most ``settings.webhook_concurrency`` at once, so a slow endpoint holds up only its
+    own leader (for at most a deadline per attempt, then its backoff).
+    """
+    if not settings.webhook_secret:
         log.warning("no LIVEBENEFITS_WEBHOOK_SECRET: leader webhooks are not delivered")
         return
-    signer = Webhook(secret)
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        while not stop.is_set():
+    signer = Webhook(settings.webhook_secret)
+    slots = asyncio.Semaphore(settings.webhook_concurrency)
+    passes: dict[str, asyncio.Task[None]] = {}
+
+    async def deliver(leader: Leader) -> None:
+        async with slots:
             try:
-                for leader in await leaders_with_webhooks(store):
-                    await deliver_due(store, signer, http, leader)
-            except Exception:  # noqa: BLE001 - a failed pass is retried on the next tick
-                log.exception("leader webhook delivery failed")
-            try:
-                await asyncio.wait_for(stop.wait(), interval_s)
-            except TimeoutError:
-                pass
+                await deliver_due(store, signer, http, leader, deadline_s=settings.webhook_deadline_s)
+            except Exception:  # noqa: BLE001 - a failed pass is retried on a later tick
+                log.exception("leader %s webhook delivery failed", leader.leader_id)
+
+    def finished(leader_id: str, task: asyncio.Task[None]) -> None:
+        if passes.get(leader_id) is task:
+            del passes[leader_id]
+
+    async with open_client(settings.webhook_concurrency, settings.webhook_deadline_s) as http:
+        try:
+            while not stop.is_set():
+                try:
+                    leaders = await leaders_with_webhooks(store)
+                except Exception:  # noqa: BLE001 - the leaders are read again on the next tick
+                    log.exception("reading the leaders with webhooks failed")
+                    leaders = []
+                for leader in leaders:
+                    if leader.leader_id not in passes:
+                        task = passes[leader.leader_id] = asyncio.create_task(deliver(leader))
+                        task.add_done_callback(lambda done, lid=leader.leader_id: finished(lid, done))
+                try:
+                    await asyncio.wait_for(stop.wait(), interval_s)
+                except TimeoutError:
+                    pass
+        finally:
+            # An attempt cut short here may have reached the leader: it is sent again
+            # (at least once), and its lease is released so another process goes on.
+            pending = list(passes.values())
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)

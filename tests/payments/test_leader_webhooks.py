@@ -9,9 +9,7 @@ module engine of ``conftest.live``: a second engine on the same Redis would deli
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable
 
 import httpx
 import redis.asyncio as aioredis
@@ -19,6 +17,7 @@ import redis.asyncio as aioredis
 from tests.helpers import live_session
 from tests.live import LiveEngine
 
+from .delivery_support import until
 from .support import Attempt, LeaderEndpoint, LiveApi
 
 EGG = {"sku": "EGG", "name": "Eggs, 10", "base_price": 1999, "tiers": None, "stock": 1000, "per_member_limit": 99}
@@ -30,14 +29,6 @@ def entry_id(attempt: Attempt, leader_id: str) -> tuple[int, int]:
     assert prefix == leader_id, attempt.webhook_id
     ms, seq = entry.split("-")
     return int(ms), int(seq)
-
-
-async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        await asyncio.sleep(0.05)
 
 
 def first_accepted(endpoint: LeaderEndpoint) -> list[Attempt]:

@@ -4,30 +4,19 @@ every entry, however often the entry before it was refused."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
-import pytest
-import redis.asyncio as aioredis
 from standardwebhooks import Webhook
 
 from engine import delivery, keys
 from engine.clock import now_ms
-from engine.settings import Settings
-from engine.store import Store, close_store, open_store
+from engine.store import Store
 from engine.types import Leader
 from tests.conftest import WEBHOOK_SECRET
 
 LEADER = Leader("L-01", "Ms Li", "http://leader.test/hook", 0)
 
-
-@pytest.fixture
-async def store(redis: aioredis.Redis, settings: Settings) -> AsyncIterator[Store]:
-    store = open_store(settings)
-    try:
-        yield store
-    finally:
-        await close_store(store)
 
 
 class Stub:
