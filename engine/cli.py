@@ -17,12 +17,20 @@ import threading
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from . import secrets_env
 from .redis_server import EmbeddedRedis
+from .settings import token_max_ttl_s
 from .tokens import ROLES, mint
 
+if TYPE_CHECKING:
+    from gateways.server import ServerLimits
+
 APP = "gateways.app:create_app"
+# uvicorn's httptools protocol with a head deadline, a head size limit and a connection cap.
+PROTOCOL = "gateways.server:LimitedHttpToolsProtocol"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 # Long-lived SSE streams would hold a graceful shutdown open for ever; past this many
 # seconds uvicorn closes them so a SIGTERM always ends in a clean Redis SHUTDOWN.
 _GRACEFUL_SHUTDOWN_S = 5
@@ -62,11 +70,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="AOF fsync policy of the embedded Redis (default everysec)")
     serve.add_argument("--demo", action="store_true",
                        help="load a demo ladder, leaders, members and a live session; print tokens")
+    serve.add_argument("--log-level", choices=LOG_LEVELS,
+                       default=os.environ.get("LIVEBENEFITS_LOG_LEVEL", "warning").lower(),
+                       help="uvicorn's log level (default $LIVEBENEFITS_LOG_LEVEL, else warning)")
 
     token = commands.add_parser("token", help="print a bearer token signed with LIVEBENEFITS_JWT_SECRET")
     token.add_argument("--role", required=True, choices=ROLES)
     token.add_argument("--sub", required=True, help="viewer: kind:value identity; leader: leader id")
-    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires (default 3600)")
+    token.add_argument("--ttl", type=int, default=3600,
+                       help="seconds until it expires (default 3600; at most $LIVEBENEFITS_TOKEN_MAX_TTL, 30 days)")
     token.add_argument("--data-dir", default="./var",
                        help="when LIVEBENEFITS_JWT_SECRET is unset, use the demo's secrets.env here")
     return parser
@@ -84,6 +96,10 @@ def _token(args: argparse.Namespace) -> int:
     if args.ttl <= 0:
         _say("--ttl must be a positive number of seconds")
         return 2
+    max_ttl = token_max_ttl_s(os.environ)
+    if args.ttl > max_ttl:
+        _say(f"--ttl must be at most {max_ttl:g} s (LIVEBENEFITS_TOKEN_MAX_TTL): the engine refuses longer-lived tokens")
+        return 2
     print(mint(secret, args.role, args.sub, args.ttl))
     return 0
 
@@ -97,16 +113,22 @@ def _local_base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _run_uvicorn(args: argparse.Namespace) -> None:
+def _run_uvicorn(args: argparse.Namespace, limits: ServerLimits) -> None:
     import uvicorn
 
+    from gateways.server import raise_open_files_limit
+
     # uvloop and httptools when installed (they are, with uvicorn[standard] on Linux
-    # and macOS); the pure-Python ones otherwise, rather than failing to start.
+    # and macOS); the pure-Python ones otherwise, rather than failing to start. On h11
+    # uvicorn's own head size limit and concurrency cap stand in for PROTOCOL's.
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    limited = importlib.util.find_spec("httptools") is not None
+    raise_open_files_limit(limits)
     uvicorn.run(APP, factory=True, host=args.host, port=args.port, workers=args.workers,
-                loop=loop, http=http, access_log=False,
-                log_level=os.environ.get("LIVEBENEFITS_LOG_LEVEL", "warning"),
+                loop=loop, http=PROTOCOL if limited else "h11", ws="none", access_log=False,
+                log_level=args.log_level, timeout_keep_alive=limits.keep_alive_s,
+                h11_max_incomplete_event_size=limits.max_header_bytes,
+                limit_concurrency=None if limited else limits.max_connections,
                 timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S)
 
 
@@ -142,6 +164,14 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if not secrets.webhook:
         _say(f"warning: {secrets_env.WEBHOOK_VAR} is not set; every platform webhook will be refused")
+    from gateways.server import ServerLimits
+
+    try:
+        # Read here only to refuse a bad value before anything starts; each worker reads its own.
+        limits = ServerLimits.from_env(env)
+    except ValueError as exc:
+        _say(f"refusing to start: {exc}")
+        return 2
 
     embedded: EmbeddedRedis | None = None
     demo_stop = threading.Event()
@@ -171,7 +201,7 @@ def _serve(args: argparse.Namespace) -> int:
             demo.start_loader(base_url, secrets.jwt, demo_stop)
         _fresh_metrics_dir(env)
         _say(f"starting {args.workers} worker(s) on {base_url}")
-        _run_uvicorn(args)
+        _run_uvicorn(args, limits)
     except (_Terminated, KeyboardInterrupt):
         pass
     finally:

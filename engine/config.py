@@ -41,6 +41,10 @@ class ConfigCache:
         # Bumped by put/forget, so a load that started before them cannot store an old value.
         self._generation: dict[str, int] = {}
 
+    def __repr__(self) -> str:
+        # Not the values: uvicorn logs lifespan state at its trace level.
+        return f"ConfigCache(ttl_s={self._ttl:g}, {len(self._entries)} entries)"
+
     async def _get(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
         """The cached value; one load at a time per name, however many requests ask.
 

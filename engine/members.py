@@ -11,9 +11,11 @@ import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
-import orjson
+
+from lua_scripts import calls
 
 from . import keys, roster
 from .errors import refusal
@@ -24,7 +26,14 @@ from .types import ImportRejection, ImportReport, Member, MemberLine
 # Lines per batch: with 4096 buckets, a batch this size puts a dozen members and two
 # dozen identities in each bucket, so each script call does a dozen lines' work.
 _BATCH = 50_000
+# An import shares its worker with every other request: its work is cut into pieces
+# of a few milliseconds with a turn of the event loop after each. Lines parsed, or
+# looked at while a batch is applied, per turn; script calls per write to Redis.
+_LINES_PER_TURN = 1000
+_CALLS_PER_TURN = 256
 _line_decoder = msgspec.json.Decoder(MemberLine)
+# A member line is a few hundred bytes; past this it is rejected unread.
+LINE_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +58,7 @@ async def resolve(store: Store, identity: str, leader_ref: str = "") -> tuple[st
     if owner is not None:
         return owner, ""
     k = keys.IdentityKeys(identity)
-    owner, guest_ref = await store.scripts.call("resolve_identity", [k.owners, k.guest_refs], [identity, leader_ref])
+    owner, guest_ref = await calls.resolve_identity(store.scripts, k, identity=identity, leader_ref=leader_ref)
     if owner:
         store.owners[identity] = owner
         return owner, ""
@@ -58,11 +67,11 @@ async def resolve(store: Store, identity: str, leader_ref: str = "") -> tuple[st
 
 async def touch(store: Store, member_id: str, leader_ref: str = "") -> MemberState | None:
     """The member as it is now, bound to ``leader_ref`` if it has no leader yet."""
-    found = await store.scripts.call("touch_member", [keys.MemberKeys(member_id).members], [member_id, leader_ref])
-    if not found:
+    found = await calls.touch_member(store.scripts, keys.MemberKeys(member_id), member_id=member_id,
+                                     leader_ref=leader_ref)
+    if found is None:
         return None
-    growth, points, leader, identities = found
-    return MemberState(member_id, int(growth), int(points), leader or None, _split(identities))
+    return MemberState(member_id, found.growth, found.points, found.leader_id or None, _split(found.identities))
 
 
 def new_member_id(identity: str) -> str:
@@ -81,13 +90,12 @@ async def enrol(store: Store, identity: str, leader_ref: str, candidate: str) ->
     named = member_named(identity)
     if named is None:
         k = keys.IdentityKeys(identity)
-        [(owner, first_ref, _)] = await store.scripts.call(
-            "claim_identity", [k.owners, k.guest_refs], [orjson.dumps([[identity, candidate]])])
-        if owner != candidate:
-            return owner
-        leader_ref = leader_ref or first_ref
-    await store.scripts.call("upsert_member", [keys.MemberKeys(candidate).members],
-                             ["1", orjson.dumps([[candidate, "", "", leader_ref, "" if named else identity]])])
+        [claim] = await calls.claim_identity(store.scripts, k, pairs=[[identity, candidate]])
+        if claim.owner != candidate:
+            return claim.owner
+        leader_ref = leader_ref or claim.guest_ref
+    await calls.upsert_member(store.scripts, keys.MemberKeys(candidate), create_only=True,
+                              records=[[candidate, "", "", leader_ref, "" if named else identity]])
     if named is None:
         store.owners[identity] = candidate
     return candidate
@@ -104,25 +112,48 @@ async def get(store: Store, member_id: str) -> Member:
 
 # --- import ---------------------------------------------------------------------------
 
-@dataclass(slots=True)
-class _Line:
-    number: int
-    member: MemberLine
-    identities: list[str]
+# A parsed line waiting for its batch: (line number, member id, growth, points, leader
+# id, identities). A plain tuple of strings and numbers, which the garbage collector
+# stops tracking: fifty thousand tracked objects per batch made each full collection
+# (the worker frozen meanwhile) take hundreds of milliseconds.
+_Line = tuple[int, str, int | None, int | None, str | None, tuple[str, ...]]
 
 
-async def ndjson_blocks(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, list[bytes]]]:
+async def ndjson_blocks(chunks: AsyncIterator[bytes],
+                        line_limit: int = LINE_LIMIT) -> AsyncIterator[tuple[int, list[bytes | None]]]:
     """(number of the first line, the complete lines) per chunk of a byte stream, never
-    holding more than one chunk and its unfinished last line."""
-    number, tail = 0, b""
+    holding more than one chunk and ``line_limit`` bytes of its unfinished last line.
+
+    A line longer than ``line_limit`` comes out as None; its bytes are dropped as they
+    arrive. The unfinished line is kept in pieces and joined once, when it ends.
+    """
+    number = 0
+    pending: list[bytes] = []
+    pending_size = 0
+    overlong = False
     async for chunk in chunks:
-        tail += chunk
-        *complete, tail = tail.split(b"\n")
-        if complete:
-            yield number + 1, complete
-            number += len(complete)
-    if tail:
-        yield number + 1, [tail]
+        end = chunk.find(b"\n")
+        if end < 0:
+            pending_size += len(chunk)
+            if pending_size > line_limit:
+                overlong = True
+                pending.clear()
+            elif chunk:
+                pending.append(chunk)
+            continue
+        ended = chunk[:end]
+        first: bytes | None = None
+        if not overlong and pending_size + len(ended) <= line_limit:
+            first = b"".join((*pending, ended)) if pending else ended
+        *rest, tail = chunk[end + 1:].split(b"\n")
+        lines = [first, *(line if len(line) <= line_limit else None for line in rest)]
+        yield number + 1, lines
+        number += len(lines)
+        pending_size = len(tail)
+        overlong = pending_size > line_limit
+        pending = [tail] if tail and not overlong else []
+    if pending or overlong:
+        yield number + 1, [None if overlong else b"".join(pending)]
 
 
 async def import_members(store: Store, chunks: AsyncIterator[bytes]) -> ImportReport:
@@ -137,7 +168,10 @@ async def import_members(store: Store, chunks: AsyncIterator[bytes]) -> ImportRe
     applying: asyncio.Future[None] | None = None
     try:
         async for first, lines in ndjson_blocks(chunks):
-            batch += await _parse_block(store, first, lines, leaders, report)
+            for start in range(0, len(lines), _LINES_PER_TURN):
+                batch += await _parse_block(store, first + start, lines[start:start + _LINES_PER_TURN], leaders,
+                                            report)
+                await asyncio.sleep(0)
             if len(batch) >= _BATCH:
                 if applying is not None:
                     await applying
@@ -157,14 +191,16 @@ async def import_members(store: Store, chunks: AsyncIterator[bytes]) -> ImportRe
     return report
 
 
-async def _parse_block(store: Store, first: int, lines: list[bytes], leaders: set[str],
+async def _parse_block(store: Store, first: int, lines: list[bytes | None], leaders: set[str],
                        report: ImportReport) -> list[_Line]:
     # The whole block in one call when it is all good; line by line to find the bad ones.
-    try:
-        decoded: list[MemberLine | None] = _line_decoder.decode_lines(b"\n".join(lines))
-        if len(decoded) != len(lines):
-            raise msgspec.DecodeError("blank line")
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    decoded: list[MemberLine | None] = []
+    if None not in lines:
+        try:
+            decoded = _line_decoder.decode_lines(b"\n".join(lines))  # type: ignore[arg-type]
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            pass
+    if len(decoded) != len(lines):
         decoded = [_decode_line(first + n, raw, report) for n, raw in enumerate(lines)]
     parsed = []
     for n, member in enumerate(decoded):
@@ -175,14 +211,20 @@ async def _parse_block(store: Store, first: int, lines: list[bytes], leaders: se
     return parsed
 
 
-def _decode_line(number: int, raw: bytes, report: ImportReport) -> MemberLine | None:
+def _decode_line(number: int, raw: bytes | None, report: ImportReport) -> MemberLine | None:
+    if raw is None:
+        report.rejected.append(ImportRejection(number, f"line longer than {LINE_LIMIT} bytes"))
+        return None
     if not raw.strip():
         return None
     try:
         return _line_decoder.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         report.rejected.append(ImportRejection(number, str(exc)))
-        return None
+    except RecursionError:
+        # msgspec's answer to JSON nested past its depth limit.
+        report.rejected.append(ImportRejection(number, "not valid JSON: nested too deeply"))
+    return None
 
 
 async def _check_line(store: Store, number: int, member: MemberLine, leaders: set[str],
@@ -200,7 +242,7 @@ async def _check_line(store: Store, number: int, member: MemberLine, leaders: se
             report.rejected.append(ImportRejection(number, f"unknown leader {member.leader_id!r} - at `$.leader_id`"))
             return None
         leaders.add(member.leader_id)
-    return _Line(number, member, identities)
+    return number, member.member_id, member.growth, member.points, member.leader_id, tuple(identities)
 
 
 async def _apply(store: Store, batch: list[_Line], report: ImportReport) -> None:
@@ -210,55 +252,92 @@ async def _apply(store: Store, batch: list[_Line], report: ImportReport) -> None
         batch = await _apply_once(store, batch, report)
 
 
+async def _answers(store: Store, batch: list[calls.Call]) -> AsyncIterator[list[Any]]:
+    """The answers of the ``batch`` of calls in order, a few hundred calls' worth at a time.
+
+    Each slice is its own write (the coalescer sends one tick's calls together), so no
+    one turn packs thousands of commands or reads thousands of answers; the next slice
+    is sent before one is handed over, so Redis works while Python reads. The answers
+    are looked at and dropped slice by slice: a batch's hundred thousand answer lists,
+    kept until the last came back, were what the garbage collector spent its time on.
+    """
+    ahead: asyncio.Future[list[Any]] | None = None
+    try:
+        for start in range(0, len(batch), _CALLS_PER_TURN):
+            sent = asyncio.ensure_future(store.run_scripts(batch[start:start + _CALLS_PER_TURN]))
+            if ahead is not None:
+                yield await ahead
+            ahead = sent
+        if ahead is not None:
+            last, ahead = ahead, None
+            yield await last
+    finally:
+        if ahead is not None:
+            ahead.cancel()
+
+
 async def _apply_once(store: Store, batch: list[_Line], report: ImportReport) -> list[_Line]:
     # 1. Claim every identity of every line, one script call per identity bucket; within
     #    a bucket the claims keep line order, so the first line to name an identity wins.
     claims: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    for n, line in enumerate(batch):
-        for identity in line.identities:
-            claims[keys.identity_bucket(identity)].append((n, identity, line.member.member_id))
-    answers = await store.run_scripts([
-        ("claim_identity", [k.owners, k.guest_refs], [orjson.dumps([[identity, mid] for _, identity, mid in group])])
-        for group in claims.values() for k in (keys.IdentityKeys(group[0][1]),)])
+    for n, (_, mid, _, _, _, identities) in enumerate(batch):
+        for identity in identities:
+            claims[keys.identity_bucket(identity)].append((n, identity, mid))
+        if n % _LINES_PER_TURN == 0:
+            await asyncio.sleep(0)
+    groups = iter(claims.values())
     owners: dict[tuple[int, str], tuple[str, int]] = {}
-    for group, answer in zip(claims.values(), answers):
-        for (n, identity, _), (owner, _, made) in zip(group, answer):
-            owners[(n, identity)] = (owner, made)
+    async for answers in _answers(store, [
+            calls.claim_identity_call(keys.IdentityKeys(group[0][1]),
+                                      pairs=[[identity, mid] for _, identity, mid in group])
+            for group in claims.values()]):
+        # answers first: zip stops at its end without taking a group from the iterator.
+        for answer, group in zip(answers, groups):
+            for (n, identity, _), claim in zip(group, calls.claims(answer)):
+                owners[(n, identity)] = (claim.owner, claim.made)
     # 2. A line with a conflicting identity is rejected whole: undo the links it made.
     unclaims: dict[int, list[tuple[str, str]]] = defaultdict(list)
     upserts: dict[int, list[_Line]] = defaultdict(list)
     blocked: list[tuple[_Line, list[tuple[str, str]]]] = []
     undone: set[tuple[str, str]] = set()
     for n, line in enumerate(batch):
-        mid = line.member.member_id
-        conflicts = [(i, owners[(n, i)][0]) for i in line.identities if owners[(n, i)][0] != mid]
+        if n % _LINES_PER_TURN == 0:
+            await asyncio.sleep(0)
+        _, mid, _, _, _, identities = line
+        conflicts = [(i, owners[(n, i)][0]) for i in identities if owners[(n, i)][0] != mid]
         if conflicts:
             blocked.append((line, conflicts))
-            for identity in line.identities:
+            for identity in identities:
                 if owners[(n, identity)][1]:
                     undone.add((identity, mid))
                     unclaims[keys.identity_bucket(identity)].append((identity, mid))
             continue
         upserts[keys.member_bucket(mid)].append(line)
-    calls: list[tuple[str, list[str], list[object]]] = [
-        ("unclaim_identity", [keys.IdentityKeys(pairs[0][0]).owners], [orjson.dumps(pairs)])
-        for pairs in unclaims.values()]
-    for lines in upserts.values():
-        records = [[m.member_id, "" if m.growth is None else m.growth, "" if m.points is None else m.points,
-                    m.leader_id or "", ",".join(line.identities)] for line in lines for m in (line.member,)]
-        calls.append(("upsert_member", [keys.MemberKeys(lines[0].member.member_id).members],
-                      ["0", orjson.dumps(records)]))
-    results = await store.run_scripts(calls)
-    for created in (flag for flags in results[len(unclaims):] for flag in flags):
-        if created == 1:
-            report.imported += 1
-        else:
-            report.updated += 1
+    writes = [calls.unclaim_identity_call(keys.IdentityKeys(pairs[0][0]), pairs=pairs)
+              for pairs in unclaims.values()]
+    for u, lines in enumerate(upserts.values()):
+        records = [[mid, "" if growth is None else growth, "" if points is None else points, leader_id or "",
+                    ",".join(identities)] for _, mid, growth, points, leader_id, identities in lines]
+        writes.append(calls.upsert_member_call(keys.MemberKeys(lines[0][1]), create_only=False, records=records))
+        if u % (_LINES_PER_TURN // 10) == 0:
+            await asyncio.sleep(0)
+    unclaimed = 0
+    async for answers in _answers(store, writes):
+        for flags in answers:
+            # The unclaims come first and answer nothing to count.
+            if unclaimed < len(unclaims):
+                unclaimed += 1
+                continue
+            for created in flags:
+                if created == 1:
+                    report.imported += 1
+                else:
+                    report.updated += 1
     retry = []
     for line, conflicts in blocked:
         if all(conflict in undone for conflict in conflicts):
             retry.append(line)
         else:
             identity, owner = next(c for c in conflicts if c not in undone)
-            report.rejected.append(ImportRejection(line.number, f"identity {identity} belongs to member {owner}"))
+            report.rejected.append(ImportRejection(line[0], f"identity {identity} belongs to member {owner}"))
     return retry

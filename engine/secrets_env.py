@@ -11,7 +11,7 @@ import base64
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 JWT_VAR = "LIVEBENEFITS_JWT_SECRET"
@@ -21,8 +21,8 @@ FILE_NAME = "secrets.env"
 
 @dataclass(frozen=True, slots=True)
 class Secrets:
-    jwt: str
-    webhook: str
+    jwt: str = field(repr=False)
+    webhook: str = field(repr=False)
     # Where they came from, for the startup message: "env", "file" or "generated".
     origin: str
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,15 +15,45 @@ from .scripts import Observer, Scripts
 from .settings import Settings
 
 
-@dataclass(slots=True)
+class Owners(OrderedDict[str, str]):
+    """identity -> member id for the ``limit`` identities used most recently."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def get(self, identity: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        owner = super().get(identity)
+        if owner is None:
+            return default
+        self.move_to_end(identity)
+        return owner
+
+    def __setitem__(self, identity: str, owner: str) -> None:
+        super().__setitem__(identity, owner)
+        self.move_to_end(identity)
+        if len(self) > self.limit:
+            self.popitem(last=False)
+
+    def __repr__(self) -> str:
+        return f"Owners({len(self)} of at most {self.limit})"
+
+
+# repr=False: uvicorn logs lifespan state at its trace level, and the client's repr names
+# the Redis socket, the settings hold the secrets, the owners are phone numbers.
+@dataclass(slots=True, repr=False)
 class Store:
     client: Any
     scripts: Scripts
     config: ConfigCache
     settings: Settings
     # In-process One ID cache: identity -> member id. An identity is only ever linked,
-    # never moved to another member, so a positive answer never goes stale.
-    owners: dict[str, str] = field(default_factory=dict)
+    # never moved to another member, so a positive answer never goes stale; bounded, so
+    # a process that sees millions of viewers keeps only the recent ones.
+    owners: Owners = field(default_factory=Owners)
+
+    def __repr__(self) -> str:
+        return f"Store(cluster={self.settings.redis_cluster}, {self.config!r}, {self.owners!r})"
 
     async def run_scripts(self, calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> list[Any]:
         """Many script calls at once, answers in order: one write per Redis server.

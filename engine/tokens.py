@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
+
+from .settings import DEFAULT_TOKEN_MAX_TTL_S
 
 ROLES = ("viewer", "leader", "operator")
 _CACHE_SIZE = 100_000
@@ -20,7 +22,8 @@ _CACHE_SIZE = 100_000
 @dataclass(frozen=True, slots=True)
 class Principal:
     role: str
-    sub: str
+    # A viewer's subject is its phone number or another identity: kept out of logs.
+    sub: str = field(repr=False)
     exp: int
 
 
@@ -38,9 +41,14 @@ def mint(secret: str, role: str, sub: str, ttl_s: int = 3600) -> str:
 class TokenVerifier:
     """Checks signature, expiry and claims; remembers tokens it has verified."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, max_ttl_s: float = DEFAULT_TOKEN_MAX_TTL_S) -> None:
         self._secret = secret
+        self._max_ttl_s = max_ttl_s
         self._verified: OrderedDict[str, Principal] = OrderedDict()
+
+    def __repr__(self) -> str:
+        # Neither the secret nor the tokens: uvicorn logs lifespan state at its trace level.
+        return f"TokenVerifier({len(self._verified)} tokens cached)"
 
     def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
@@ -59,6 +67,11 @@ class TokenVerifier:
         role, sub, exp = claims.get("role"), claims.get("sub"), claims.get("exp")
         if role not in ROLES or not isinstance(sub, str) or not sub or not isinstance(exp, int):
             raise InvalidToken("claims must carry role, sub and exp")
+        # PyJWT has checked that iat, when there is one, is a number and not in the future.
+        issued = claims.get("iat")
+        lifetime = exp - min(issued, time.time()) if isinstance(issued, (int, float)) else exp - time.time()
+        if lifetime > self._max_ttl_s:
+            raise InvalidToken(f"token lives longer than the {self._max_ttl_s:g} s this engine accepts")
         principal = Principal(role, sub, exp)
         self._verified[token] = principal
         if len(self._verified) > _CACHE_SIZE:

@@ -51,7 +51,7 @@ async def readyz(request: Request) -> Response:
         return problem(503, "redis_unavailable", f"Redis did not answer within {_READY_WITHIN_S} s",
                        {"Retry-After": "1"})
     except Exception as exc:  # noqa: BLE001 - any failure to answer means not ready
-        return problem(503, "redis_unavailable", f"Redis does not answer: {exc}")
+        return problem(503, "redis_unavailable", f"Redis does not answer: {exc}", {"Retry-After": "1"})
     return Response(b'{"status":"ready"}', media_type="application/json")
 
 
@@ -68,7 +68,7 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
         tasks = [asyncio.create_task(sweeper.run(store, stop)),
                  asyncio.create_task(delivery.run(store, settings, stop))] if background else []
         try:
-            yield {"store": store, "verifier": TokenVerifier(settings.jwt_secret),
+            yield {"store": store, "verifier": TokenVerifier(settings.jwt_secret, settings.token_max_ttl_s),
                    "webhook_signer": Webhook(settings.webhook_secret) if settings.webhook_secret else None}
         finally:
             stop.set()

@@ -22,6 +22,11 @@ from .problems import invalid_request, payload_too_large
 
 T = TypeVar("T")
 _ID = re.compile(ID_PATTERN)
+# What a JSON body may weigh unless its route says otherwise: an operator's tiers,
+# settings, leader or stock change is a few hundred bytes.
+JSON_LIMIT = 16 * 1024
+# msgspec raises RecursionError, not a DecodeError, for JSON nested past its depth limit.
+NESTED_TOO_DEEPLY = "body is not valid JSON: nested too deeply"
 _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
@@ -58,6 +63,8 @@ def decoded(raw: bytes, kind: type[T], *, optional: bool = False) -> T:
         raise invalid_request(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise invalid_request(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise invalid_request(NESTED_TOO_DEEPLY) from None
 
 
 async def read_capped(receive: Receive, content_length: str | None, limit: int) -> bytes:
@@ -83,11 +90,9 @@ async def read_capped(receive: Receive, content_length: str | None, limit: int) 
         chunks.append(chunk)
 
 
-async def body(request: Request, kind: type[T], *, optional: bool = False, limit: int | None = None) -> T:
-    if limit is None:
-        raw = await request.body()
-    else:
-        raw = await read_capped(request.receive, request.headers.get("content-length"), limit)
+async def body(request: Request, kind: type[T], *, optional: bool = False, limit: int = JSON_LIMIT) -> T:
+    """The request's JSON body as a ``kind``: 413 past ``limit`` bytes (before reading them), 422 if not a ``kind``."""
+    raw = await read_capped(request.receive, request.headers.get("content-length"), limit)
     return decoded(raw, kind, optional=optional)
 
 

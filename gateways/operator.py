@@ -15,6 +15,10 @@ from engine.types import LadderSpec, LeaderSpec, ProgramSpec, SessionSpec, Stock
 from .auth import require
 from .edge import body, json, path_id, store
 
+# A session definition lists every product and coupon; the other bodies here are small
+# (edge.JSON_LIMIT). The member import streams, a line at a time (engine/members.py).
+SESSION_LIMIT = 1024 * 1024
+
 
 async def put_tiers(request: Request) -> Response:
     require(request, "operator")
@@ -68,7 +72,7 @@ async def get_member(request: Request) -> Response:
 async def put_session(request: Request) -> Response:
     require(request, "operator")
     session_id = path_id(request, "session_id")
-    return json(await sessions.define(store(request), session_id, await body(request, SessionSpec)))
+    return json(await sessions.define(store(request), session_id, await body(request, SessionSpec, limit=SESSION_LIMIT)))
 
 
 async def get_session(request: Request) -> Response:

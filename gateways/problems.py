@@ -13,7 +13,7 @@ from http import HTTPStatus
 import msgspec
 import redis
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from engine.errors import DomainError, RateLimited
@@ -65,6 +65,11 @@ def _redis_unavailable(exc: Exception, method: str, path: str) -> Problem:
     return 503, "redis_unavailable", "the engine cannot reach Redis right now; retry shortly", {"Retry-After": "1"}
 
 
+def _gone(exc: Exception, method: str, path: str) -> Problem:
+    # The client went away (or was closed for stalling) mid-body: nobody reads this answer.
+    return 400, "client_disconnected", "the client closed the connection before sending the whole body", None
+
+
 def _unexpected(exc: Exception, method: str, path: str) -> Problem:
     log.error("unhandled error on %s %s", method, path, exc_info=exc)
     return 500, "internal_error", "the engine failed to answer; it has been logged", None
@@ -76,6 +81,7 @@ _DESCRIBERS: dict[type[Exception], Callable[..., Problem]] = {
     HTTPException: _http,
     redis.ConnectionError: _redis_unavailable,
     redis.TimeoutError: _redis_unavailable,
+    ClientDisconnect: _gone,
     Exception: _unexpected,
 }
 

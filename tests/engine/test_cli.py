@@ -116,8 +116,12 @@ def test_serve_runs_uvicorn_on_uvloop_and_httptools_without_access_log(monkeypat
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options, app=app))
-    cli._run_uvicorn(argparse.Namespace(host="127.0.0.1", port=8000, workers=2))
-    assert (seen["loop"], seen["http"], seen["access_log"]) == ("uvloop", "httptools", False), seen
+    from gateways.server import ServerLimits
+
+    cli._run_uvicorn(argparse.Namespace(host="127.0.0.1", port=8000, workers=2, log_level="warning"), ServerLimits())
+    # httptools, as gateways/server.py's LimitedHttpToolsProtocol (head deadline, head size, connection cap).
+    assert (seen["loop"], seen["http"], seen["access_log"]) == ("uvloop", cli.PROTOCOL, False), seen
+    assert seen["http"] == "gateways.server:LimitedHttpToolsProtocol"
     assert (seen["app"], seen["factory"], seen["workers"]) == (cli.APP, True, 2), seen
 
 
@@ -171,6 +175,7 @@ def test_ctrl_c_to_the_whole_process_group_also_shuts_redis_down_cleanly(tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.fault
 def test_a_redis_left_by_a_crashed_engine_is_shut_down_and_replaced(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     engine = LiveEngine(None, data_dir=data_dir)
