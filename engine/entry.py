@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import re
 from decimal import Decimal
-from typing import Any
+
+from lua_scripts import calls
 
 from . import members, metrics, roster
 from .clock import now_ms, rfc3339
@@ -71,52 +72,50 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
         member, (parsed, result) = await asyncio.gather(
             members.touch(store, member_id, ref),
             _enter_room(store, parsed, member_id, member_id, "", now, webhook_id, generation))
-        if result[0] == "unseated":
+        if result.outcome == "unseated":
             tier = ladder.tier_for(member.growth).name if member else GUEST
             seat = (member_id, tier, ladder.multiplier_milli(tier), member.leader_id or "") if member else None
             parsed, result = await _enter_room(store, parsed, member_id if member else identity,
                                                member_id if member else "", tier, now, webhook_id, generation, seat)
-        elif member is not None and (result[7] != (member.leader_id or "")
-                                     or result[6] != ladder.tier_for(member.growth).name):
+        elif member is not None and (result.seat_leader != (member.leader_id or "")
+                                     or result.tier != ladder.tier_for(member.growth).name):
             # The seat lags the record (a leader bound just now, a tier change in flight):
             # this entry was served at the seat's tier; the next order is at the record's.
             await roster.reseat(store, session_id, member_id, member.growth, leader_id=member.leader_id or "")
-    _, state, coupons, rows, issued, counted, tier, _ = result
-    if counted:
+    tier = result.tier
+    if result.counted:
         metrics.child(metrics.ENTRIES, session_id, tier).inc()
-    if issued:
-        metrics.child(metrics.COUPONS_ISSUED, session_id, tier).inc(issued)
+    if result.issued:
+        metrics.child(metrics.COUPONS_ISSUED, session_id, tier).inc(result.issued)
     multiplier = Decimal(ladder.multiplier_milli(tier) * parsed.multiplier_milli) / 1_000_000
     return Entry(
-        session_id=session_id, state=state, member_id=member.member_id if member else None, tier=tier,
+        session_id=session_id, state=result.state, member_id=member.member_id if member else None, tier=tier,
         growth=member.growth if member else 0, points=member.points if member else 0,
         multiplier=multiplier.quantize(Decimal("0.001")), leader_id=member.leader_id if member else None,
-        coupons=[coupon_view(c, session_id, parsed.offset_minutes, now) for c in coupons],
-        products=product_views(parsed, [ProductRow(*row) for row in rows]))
+        coupons=[coupon_view(c, session_id, parsed.offset_minutes, now) for c in result.coupons],
+        products=product_views(parsed, [ProductRow(*row) for row in result.rows]))
 
 
 async def _enter_room(store: Store, parsed: SessionDef, viewer: str, member_id: str, tier: str, now: int,
                       webhook_id: str, generation: str,
-                      seat: tuple[str, str, int, str] | None = None) -> tuple[SessionDef, list[Any]]:
+                      seat: tuple[str, str, int, str] | None = None) -> tuple[SessionDef, calls.Entered]:
     """One enter_session call, re-reading a definition the script says is stale; returns
     the definition its answer is for, and the answer ("ok" or "unseated")."""
     for _ in range(5):
-        k = parsed.keys
-        result = await store.scripts.call(
-            "enter_session",
-            [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.roster, k.events, *parsed.product_keys],
-            [viewer, member_id, tier, now, parsed.version, k.tag, webhook_id, generation,
-             seat[2] if seat else "", seat[3] if seat else "",
-             # The platform's viewer.joined is not the viewer's attempt: no budget.
-             0 if webhook_id else store.settings.entry_rate, store.settings.entry_burst, *parsed.skus])
-        if result[0] == "stale":
+        result = await calls.enter_session(
+            store.scripts, parsed.keys, parsed.product_keys, parsed.skus, viewer=viewer, member_id=member_id,
+            tier=tier, now=now, version=parsed.version, webhook_id=webhook_id, generation=generation,
+            tier_mult=seat[2] if seat else "", leader_id=seat[3] if seat else "",
+            # The platform's viewer.joined is not the viewer's attempt: no budget.
+            rate=0 if webhook_id else store.settings.entry_rate, burst=store.settings.entry_burst)
+        if result.outcome == "stale":
             store.config.forget(f"session:{parsed.session_id}")
             parsed = await require_def(store, parsed.session_id)
             continue
-        if result[0] == "err":
-            if result[1] == "rate_limited":
-                raise over_budget("entries", int(result[2]))
-            raise refusal(result[1])
+        if result.outcome == "err":
+            if result.code == "rate_limited":
+                raise over_budget("entries", result.wait_ms)
+            raise refusal(result.code)
         return parsed, result
     raise DomainError("request_in_progress", "the session is being redefined; retry")
 

@@ -15,6 +15,8 @@ import secrets
 
 import msgspec
 
+from lua_scripts import calls
+
 from . import keys, members, metrics, roster
 from .clock import now_ms, rfc3339
 from .errors import DomainError, over_budget, refusal
@@ -174,33 +176,35 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
     ladder = await store.config.ladder()
     program = await store.config.program()
     k = parsed.keys
-    args = [
-        session_id, request.sku, buyer.member_id, buyer.tier, request.qty, request.coupon_id or "",
-        request.points, now, f"{k.tag}-{_order_ids.getrandbits(64):016x}", _fingerprint(session_id, request),
-        buyer.multiplier_milli, program.spec.points_per_yuan, program.spec.point_value_fen,
-        program.max_points_discount_milli, buyer.leader_id, identity, PENDING_GRACE_MS,
-        int(buyer.guest or request.points > 0), await roster.generation(store, ladder),
-        keys.idempotency_field(identity, idempotency_key), store.settings.order_rate, store.settings.order_burst,
-    ]
-    order_keys = [k.product(request.sku), k.roster, k.coupons, k.orders, k.expiry, k.meta]
+    order_id = f"{k.tag}-{_order_ids.getrandbits(64):016x}"
+    fingerprint = _fingerprint(session_id, request)
+    generation = await roster.generation(store, ladder)
     deadline = asyncio.get_running_loop().time() + _IN_PROGRESS_WAIT_S
     while True:
-        reply = await store.scripts.call("reserve_order", order_keys, args)
-        if reply[0] != "in_progress":
+        reply = await calls.reserve_order(
+            store.scripts, k, sku=request.sku, member_id=buyer.member_id, tier=buyer.tier, qty=request.qty,
+            coupon_id=request.coupon_id or "", points=request.points, now=now, order_id=order_id,
+            fingerprint=fingerprint, tier_mult=buyer.multiplier_milli,
+            points_per_yuan=program.spec.points_per_yuan, point_value_fen=program.spec.point_value_fen,
+            max_points_discount_milli=program.max_points_discount_milli, leader_id=buyer.leader_id,
+            viewer=identity, pending_grace_ms=PENDING_GRACE_MS, pending=buyer.guest or request.points > 0,
+            generation=generation, idempotency_field=keys.idempotency_field(identity, idempotency_key),
+            rate=store.settings.order_rate, burst=store.settings.order_burst)
+        if reply.outcome != "in_progress":
             break
         # The first request with this key is finishing its member-side half: wait for it.
         if asyncio.get_running_loop().time() > deadline:
             raise refusal("request_in_progress", "a request with this Idempotency-Key is still running")
         await asyncio.sleep(0.02)
-    outcome = reply[0]
+    outcome = reply.outcome
     if outcome == "unseated":
         return None
     if outcome == "err":
-        if reply[1] == "rate_limited":
-            metrics.child(metrics.ORDERS, session_id, reply[2], "rate_limited").inc()
-            raise over_budget("order attempts", int(reply[3]))
-        raise _refused(session_id, reply[2], reply[1])
-    order = decode_order(reply[1])
+        if reply.code == "rate_limited":
+            metrics.child(metrics.ORDERS, session_id, reply.tier, "rate_limited").inc()
+            raise over_budget("order attempts", reply.wait_ms)
+        raise _refused(session_id, reply.tier, reply.code)
+    order = decode_order(reply.order_json)
     if outcome == "replay":
         return order_view(order, parsed.offset_minutes, "reserved"), True
     if order.status == "pending":
@@ -223,20 +227,19 @@ async def _finish_pending(store: Store, parsed: SessionDef, order: StoredOrder, 
             raise _EnrolledMeanwhile()
     # A guest's hold is of 0 points: it still marks the order as settled for the sweeper.
     mk = keys.MemberKeys(order.member_id)
-    held = await store.scripts.call("hold_points", [mk.members, mk.holds],
-                                    [order.member_id, order.order_id, order.points_used])
+    held = await calls.hold_points(store.scripts, mk, member_id=order.member_id, order_id=order.order_id,
+                                   points=order.points_used)
     k = parsed.keys
-    if held[0] == "ok":
-        confirmed = await store.scripts.call("confirm_order", [k.orders, k.expiry, k.product(order.sku)],
-                                             [order.order_id])
-        if confirmed[0] == "ok":
-            return decode_order(confirmed[1])
+    if held.outcome == "ok":
+        confirmed = await calls.confirm_order(store.scripts, k, k.product(order.sku), order_id=order.order_id)
+        if confirmed.outcome == "ok":
+            return decode_order(confirmed.value)
         # The sweeper gave this order up while we waited: give the points back.
-        await store.scripts.call("release_points", [mk.members, mk.holds], [order.member_id, order.order_id])
+        await calls.release_points(store.scripts, mk, member_id=order.member_id, order_id=order.order_id)
         raise _refused(parsed.session_id, order.tier, "request_in_progress",
                        "the order took too long and was released; retry")
     await release(store, order, "aborted")
-    if held[1] == "insufficient_points":
+    if held.value == "insufficient_points":
         raise _refused(parsed.session_id, order.tier, "insufficient_points", f"fewer than {order.points_used} points")
     # The sweeper voided the hold (this request stalled past the grace period).
     raise _refused(parsed.session_id, order.tier, "request_in_progress",
@@ -245,14 +248,11 @@ async def _finish_pending(store: Store, parsed: SessionDef, order: StoredOrder, 
 
 async def release(store: Store, order: StoredOrder, to: str, caller: str = "") -> StoredOrder | None:
     """Give back what the order took (cancelled / expired / aborted); None if not allowed now."""
-    k = keys.SessionKeys(order.session_id)
-    result = await store.scripts.call(
-        "release_order",
-        [k.orders, k.expiry, k.product(order.sku), k.roster, k.coupons, k.outbox, k.online, k.held],
-        [order.order_id, to, now_ms(), caller])
-    if result[0] == "err":
+    result = await calls.release_order(store.scripts, keys.SessionKeys(order.session_id), sku=order.sku,
+                                       order_id=order.order_id, to=to, now=now_ms(), caller=caller)
+    if result.outcome == "err":
         return None
-    released = decode_order(result[1])
+    released = decode_order(result.value)
     if to != "aborted" and released.points_used > 0:
         await finish_points_release(store, released)
     return released
@@ -260,8 +260,8 @@ async def release(store: Store, order: StoredOrder, to: str, caller: str = "") -
 
 async def finish_points_release(store: Store, order: StoredOrder) -> None:
     """The member-slot half of a release: points back (idempotent), then the outbox entry goes."""
-    mk = keys.MemberKeys(order.member_id)
-    await store.scripts.call("release_points", [mk.members, mk.holds], [order.member_id, order.order_id])
+    await calls.release_points(store.scripts, keys.MemberKeys(order.member_id), member_id=order.member_id,
+                               order_id=order.order_id)
     await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox,
                             f"release_points|{order.order_id}")
 

@@ -11,6 +11,8 @@ import logging
 
 import msgspec
 
+from lua_scripts import calls
+
 from . import keys, leaders, metrics, roster
 from .clock import now_ms
 from .codec import encode
@@ -52,18 +54,17 @@ async def pay(store: Store, order_id: str, amount: int) -> Outcome:
     program = await store.config.program()
     growth = order.amount_due * program.spec.growth_per_yuan // 100
     k = keys.SessionKeys(order.session_id)
-    result = await store.scripts.call(
-        "pay_order", [k.orders, k.expiry, k.product(order.sku), k.stats, k.outbox],
-        [order_id, amount, now_ms(), order.points_to_earn, growth])
-    if result[0] == "err":
-        if result[1] == "unknown_order":
+    result = await calls.pay_order(store.scripts, k, sku=order.sku, order_id=order_id, amount=amount, now=now_ms(),
+                                   points=order.points_to_earn, growth=growth)
+    if result.outcome == "err":
+        if result.value == "unknown_order":
             raise _unknown_order(order_id)
-        if result[1] == "amount_mismatch":
+        if result.value == "amount_mismatch":
             raise refusal("amount_mismatch", f"amount {amount} is not the order's amount_due {order.amount_due}")
-        raise refusal(result[1], "the order is still being placed; retry")
-    paid = decode_order(result[1])
-    if result[0] != "paid":
-        return Outcome(result[0], paid)
+        raise refusal(result.value, "the order is still being placed; retry")
+    paid = decode_order(result.value)
+    if result.outcome != "paid":
+        return Outcome(result.outcome, paid)
     metrics.GMV.labels(paid.session_id, paid.tier).inc(paid.amount_due)
     metrics.POINTS_AWARDED.labels(paid.session_id, paid.tier).inc(paid.points_earned)
     if paid.coupon_id:
@@ -73,16 +74,16 @@ async def pay(store: Store, order_id: str, amount: int) -> Outcome:
 
 async def finish_credit(store: Store, order: StoredOrder) -> Outcome:
     """Points and growth to the member, then the order to its leader; outbox entry gone."""
-    mk = keys.MemberKeys(order.member_id)
-    credited = await store.scripts.call(
-        "credit_member", [mk.members, mk.holds, mk.ledger],
-        [order.member_id, order.order_id, order.points_earned, order.growth_earned, leaders.UNASSIGNED])
-    if credited[0] == "err":
+    credited = await calls.credit_member(
+        store.scripts, keys.MemberKeys(order.member_id), member_id=order.member_id, order_id=order.order_id,
+        points=order.points_earned, growth=order.growth_earned, unassigned=leaders.UNASSIGNED)
+    if credited.outcome == "err":
         # Only a member record lost outside the engine gets here: nothing to credit.
         log.error("order %s paid, but member %s is missing: not credited", order.order_id, order.member_id)
         await _done(store, order, "credit")
         return Outcome("paid", order)
-    outcome, before, after, leader_id = credited
+    outcome, before, after, leader_id = credited.outcome, credited.growth_before, credited.growth_after, \
+        credited.leader_id
     if outcome in ("ok", "duplicate"):
         await route(store, order, leader_id)
     # The member's seat in the room takes the tier its growth now gives: the next order
@@ -105,9 +106,9 @@ async def route(store: Store, order: StoredOrder, leader_id: str) -> None:
     commission = order.amount_due * rate // 1000
     lk = keys.LeaderKeys(leader_id)
     event = encode(await leader_view(store, order, leader_id, commission))
-    outcome, _ = await store.scripts.call("route_order", [lk.stream, lk.routed, lk.totals],
-                                          [order.order_id, event, order.amount_due, commission])
-    if outcome == "ok":
+    routed = await calls.route_order(store.scripts, lk, order_id=order.order_id, event=event, amount=order.amount_due,
+                                     commission=commission)
+    if routed.outcome == "ok":
         metrics.ORDERS_ROUTED.labels(order.session_id).inc()
 
 
@@ -116,35 +117,33 @@ async def refund(store: Store, order_id: str) -> Outcome:
     if order is None:
         raise _unknown_order(order_id)
     k = keys.SessionKeys(order.session_id)
-    result = await store.scripts.call("refund_order", [k.orders, k.product(order.sku), k.outbox],
-                                      [order_id, now_ms()])
-    if result[0] == "err":
-        if result[1] == "unknown_order":
+    result = await calls.refund_order(store.scripts, k, sku=order.sku, order_id=order_id, now=now_ms())
+    if result.outcome == "err":
+        if result.value == "unknown_order":
             raise _unknown_order(order_id)
         raise refusal("invalid_state", f"order is {order.status}; only a paid order can be refunded")
-    refunded = decode_order(result[1])
-    if result[0] == "duplicate" or order.status == "paid_after_release":
-        return Outcome(result[0], refunded)
+    refunded = decode_order(result.value)
+    if result.outcome == "duplicate" or order.status == "paid_after_release":
+        return Outcome(result.outcome, refunded)
     return await finish_debit(store, refunded)
 
 
 async def finish_debit(store: Store, order: StoredOrder) -> Outcome:
     """Earned points and growth back out, spent points back in, the leader told."""
-    mk = keys.MemberKeys(order.member_id)
-    debited = await store.scripts.call(
-        "debit_member", [mk.members, mk.holds, mk.ledger], [order.member_id, order.order_id])
-    if debited[0] == "err":
+    debited = await calls.debit_member(store.scripts, keys.MemberKeys(order.member_id), member_id=order.member_id,
+                                       order_id=order.order_id)
+    if debited.outcome == "err":
         log.error("order %s refunded, but member %s is missing: nothing to take back",
                   order.order_id, order.member_id)
         await _done(store, order, "debit")
         return Outcome("refunded", order)
-    _, before, after, leader_id = debited
+    before, after, leader_id = debited.growth_before, debited.growth_after, debited.leader_id
     if leader_id:
         lk = keys.LeaderKeys(leader_id)
         routed = await store.client.hget(lk.routed, order.order_id) or ""
         commission = int(routed.split("|")[3]) if routed.count("|") == 3 else 0
         event = encode(await leader_view(store, order, leader_id, commission))
-        await store.scripts.call("unroute_order", [lk.stream, lk.routed, lk.totals], [order.order_id, event])
+        await calls.unroute_order(store.scripts, lk, order_id=order.order_id, event=event)
     await roster.reseat(store, order.session_id, order.member_id, int(after), f"debit|{order.order_id}")
     ladder = await store.config.ladder()
     return Outcome("refunded", order, ladder.tier_for(int(before)).name, ladder.tier_for(int(after)).name)

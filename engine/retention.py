@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 
+from lua_scripts import calls
+
 from . import keys
 from .clock import now_ms, to_ms
 from .codec import encode
@@ -54,10 +56,11 @@ async def retire(store: Store, session_id: str) -> bool:
     chunks = [order_ids[i:i + _CHUNK] for i in range(0, len(order_ids), _CHUNK)] or [[]]
     for n, chunk in enumerate(chunks):
         last = n == len(chunks) - 1
-        result = await store.scripts.call(
-            "retire_session", [k.orders, k.expiry, *(k.own([*parsed.skus, *parsed.dropped_skus]) if last else [])], [session_id, *chunk])
-        if result[0] == "open":
-            log.info("session %s not retired yet: order %s is still open", session_id, result[1])
+        result = await calls.retire_session(
+            store.scripts, k, k.own([*parsed.skus, *parsed.dropped_skus]) if last else [], session_id=session_id,
+            order_ids=chunk)
+        if result.outcome == "open":
+            log.info("session %s not retired yet: order %s is still open", session_id, result.value)
             return False
     await store.client.srem(keys.SESSIONS, session_id)
     store.config.forget(f"session:{session_id}")

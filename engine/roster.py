@@ -10,6 +10,8 @@ generation says so, and the member is read again.
 
 from __future__ import annotations
 
+from lua_scripts import calls
+
 from . import keys
 from .ladder import Ladder
 from .store import Store
@@ -32,10 +34,9 @@ async def reseat(store: Store, session_id: str, member_id: str, growth: int, out
     (and ``leader_id``, when given); the outbox entry (same slot) goes in the same step."""
     ladder = await store.config.ladder()
     tier = ladder.tier_for(growth).name
-    k = keys.SessionKeys(session_id)
-    await store.scripts.call("reseat_member", [k.roster, k.outbox],
-                             [member_id, await generation(store, ladder), tier, ladder.multiplier_milli(tier),
-                              outbox_entry, leader_id])
+    await calls.reseat_member(store.scripts, keys.SessionKeys(session_id), member_id=member_id,
+                              generation=await generation(store, ladder), tier=tier,
+                              tier_mult=ladder.multiplier_milli(tier), outbox_entry=outbox_entry, leader_id=leader_id)
 
 
 async def rooms_of(store: Store, member_id: str) -> list[tuple[str, int]]:

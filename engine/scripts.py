@@ -44,7 +44,7 @@ def script_source(name: str) -> bytes:
 
 
 class Scripts:
-    """Registered script handles: ``await scripts.call("reserve_order", keys, args)``."""
+    """Registered script handles: called through ``lua_scripts.calls``."""
 
     def __init__(self, client: Any, observer: Observer | None = None,
                  timers: Mapping[str, Any] | None = None, coalescer: Coalescer | None = None,

@@ -14,6 +14,8 @@ from decimal import Decimal
 
 import msgspec
 
+from lua_scripts import calls
+
 from . import keys, metrics
 from .clock import now_ms, to_ms
 from .codec import encode
@@ -159,10 +161,9 @@ async def define(store: Store, session_id: str, spec: SessionSpec) -> SessionVie
             "products": [{"fields": _product_fields(p), "stock": p.spec.stock} for p in parsed.products],
             "templates": templates,
         }
-        result = await store.scripts.call(
-            "define_session", [k.meta, k.templates, *parsed.product_keys, *(k.product(s) for s in dropped)],
-            [encode(payload)])
-        if result[0] == "ok":
+        version = await calls.define_session(store.scripts, k, parsed.product_keys,
+                                             [k.product(s) for s in dropped], payload=encode(payload))
+        if version is not None:
             await store.client.sadd(keys.SESSIONS, session_id)
             ladder = await store.config.ladder()
             metrics.prepare_session(session_id, [t.name for t in ladder.tiers] + [GUEST])
@@ -222,17 +223,16 @@ async def live_counts(store: Store, session_id: str, member_id: str = "", genera
     for _ in range(5):
         parsed = await require_def(store, session_id)
         k = parsed.keys
-        result = await store.scripts.call(
-            "read_products", [k.meta, k.roster, *parsed.product_keys],
-            [member_id, now_ms(), parsed.version, generation, tier, *parsed.skus])
-        if result[0] == "err":
-            raise refusal(result[1])
-        if result[0] == "unseated":
+        result = await calls.read_products(store.scripts, k, parsed.product_keys, parsed.skus, member_id=member_id,
+                                           now=now_ms(), version=parsed.version, generation=generation, tier=tier)
+        if result.outcome == "err":
+            raise refusal(result.code)
+        if result.outcome == "unseated":
             return None
-        if result[0] == "stale":
+        if result.outcome == "stale":
             store.config.forget(f"session:{session_id}")
             continue
-        return Shelf(parsed, result[1], [ProductRow(*row) for row in result[2]], result[3])
+        return Shelf(parsed, result.state, [ProductRow(*row) for row in result.rows], result.tier)
     raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
 
 
@@ -258,12 +258,12 @@ async def set_state(store: Store, session_id: str, state: str) -> SessionView:
     """The operator's (or platform's) word overrides the clock: "live" or "ended"."""
     for _ in range(5):
         parsed = await require_def(store, session_id)
-        done = await store.scripts.call("set_session_state", [parsed.keys.meta, *parsed.product_keys],
-                                        [state, parsed.version])
+        done = await calls.set_session_state(store.scripts, parsed.keys, parsed.product_keys, state=state,
+                                             version=parsed.version)
         store.config.forget(f"session:{session_id}")
-        if done == 0:
+        if done == "unknown":
             raise refusal("unknown_session", f"no session {session_id!r}")
-        if done == 1:
+        if done == "ok":
             return await view(store, session_id)
     raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
 
@@ -272,9 +272,9 @@ async def adjust_stock(store: Store, session_id: str, sku: str, change: StockDel
     parsed = await require_def(store, session_id)
     if sku not in parsed.skus:
         raise refusal("unknown_sku", f"no SKU {sku!r} in session {session_id!r}")
-    result = await store.scripts.call("adjust_stock", [parsed.keys.product(sku)], [change.delta])
-    if result[0] == "err":
-        if result[1] == "stock_below_zero":
+    result = await calls.adjust_stock(store.scripts, parsed.keys, sku=sku, delta=change.delta)
+    if result.outcome == "err":
+        if result.value == "stock_below_zero":
             raise DomainError("invalid_request", "stock left cannot go below zero - at `$.delta`", status=422)
-        raise refusal(result[1])
-    return int(result[1])
+        raise refusal(result.value)
+    return int(result.value)

@@ -11,6 +11,8 @@ import asyncio
 import logging
 import time
 
+from lua_scripts import calls
+
 from . import keys, payments, retention
 from .clock import now_ms
 from .orders import StoredOrder, decode_order, finish_points_release, release
@@ -60,10 +62,10 @@ async def _expire_due(store: Store, tk: keys.TagKeys, now: int) -> int:
 async def _settle_pending(store: Store, order: StoredOrder) -> int:
     """A points order whose request died between its two halves: finish it or undo it."""
     mk = keys.MemberKeys(order.member_id)
-    hold = await store.scripts.call("void_hold", [mk.holds], [order.order_id])
+    hold = await calls.void_hold(store.scripts, mk, order_id=order.order_id)
     k = keys.SessionKeys(order.session_id)
     if hold == "held":
-        await store.scripts.call("confirm_order", [k.orders, k.expiry, k.product(order.sku)], [order.order_id])
+        await calls.confirm_order(store.scripts, k, k.product(order.sku), order_id=order.order_id)
         return 0
     return await release(store, order, "aborted") is not None
 

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from engine.redis_server import EmbeddedRedis
 from engine.settings import Settings
+from engine.store import Store, close_store, open_store
 
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
 # The environment of an engine with no budgets of attempts (see ``settings``).
@@ -55,6 +56,16 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def store(redis: aioredis.Redis, settings: Settings) -> AsyncIterator[Store]:
+    """An engine store on the flushed Redis, for building state with the engine's own code."""
+    s = open_store(settings)
+    try:
+        yield s
+    finally:
+        await close_store(s)
 
 
 def require_all() -> bool:

@@ -8,7 +8,6 @@ what a call wrote, or that a refusal wrote nothing at all.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,8 +17,7 @@ import redis.asyncio as aioredis
 
 from engine import keys, sessions
 from engine.scripts import Scripts
-from engine.settings import Settings
-from engine.store import Store, close_store, open_store
+from engine.store import Store
 from engine.types import SessionSpec
 from tests.snapshot import Snapshot, snapshot  # noqa: F401 - the script tests import it from here
 
@@ -66,15 +64,6 @@ def changes(before: Snapshot, after: Snapshot) -> dict[str, Any]:
 def scripts(redis: aioredis.Redis) -> Scripts:
     return Scripts(redis)
 
-
-@pytest.fixture
-async def store(redis: aioredis.Redis, settings: Settings) -> AsyncIterator[Store]:
-    """An engine store on the flushed Redis, for building state with the engine's own code."""
-    s = open_store(settings)
-    try:
-        yield s
-    finally:
-        await close_store(s)
 
 
 def iso(ms: int) -> str:

@@ -1,0 +1,326 @@
+"""One typed function per script, beside the scripts.
+
+Each function knows its script's KEYS and ARGV order (the header of the ``.lua`` file
+says the same) and decodes the reply into a typed value; the engine calls scripts only
+through these, so a positional list is written once. ``run`` is anything with
+``async call(name, keys, args)``: the engine's ``Scripts`` (coalesced, timed, observed).
+Scripts sent in bulk (the member import) have a ``*_call`` builder that returns the
+call as data, so their KEYS and ARGV order are written here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+import msgspec
+import orjson
+
+from engine.keys import IdentityKeys, LeaderKeys, MemberKeys, SessionKeys, TagKeys
+
+
+# A call as data, for bulk work sent many at a time (``Store.run_scripts``): script,
+# keys, arguments; tuples, so the garbage collector does not track thousands of them.
+Call = tuple[str, tuple[str, ...], tuple[Any, ...]]
+
+
+class Runner(Protocol):
+    async def call(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any: ...
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """An outcome word and what came with it: an order's JSON, a refusal code, ..."""
+    outcome: str
+    value: Any = None
+    extra: Any = None
+    more: Any = None
+
+
+def _reply(raw: Any) -> Reply:
+    return Reply(*raw) if isinstance(raw, list) else Reply(str(raw))
+
+
+# --- a session's room ------------------------------------------------------------------
+
+class Reservation(msgspec.Struct, frozen=True):
+    """reserve_order's answer. ``outcome``: ok, replay, in_progress, unseated or err."""
+    outcome: Literal["ok", "replay", "in_progress", "unseated", "err"]
+    order_json: str = ""      # ok, replay
+    order_id: str = ""        # in_progress
+    code: str = ""            # err
+    tier: str = ""            # err: the tier the refusal was judged at
+    wait_ms: int = 0          # err rate_limited
+
+
+async def reserve_order(run: Runner, k: SessionKeys, *, sku: str, member_id: str, tier: str, qty: int,
+                        coupon_id: str, points: int, now: int, order_id: str, fingerprint: str,
+                        tier_mult: int, points_per_yuan: int, point_value_fen: int, max_points_discount_milli: int,
+                        leader_id: str, viewer: str, pending_grace_ms: int, pending: bool, generation: str,
+                        idempotency_field: str, rate: int, burst: int) -> Reservation:
+    raw = await run.call(
+        "reserve_order", [k.product(sku), k.roster, k.coupons, k.orders, k.expiry, k.meta],
+        [k.session_id, sku, member_id, tier, qty, coupon_id, points, now, order_id, fingerprint, tier_mult,
+         points_per_yuan, point_value_fen, max_points_discount_milli, leader_id, viewer, pending_grace_ms,
+         int(pending), generation, idempotency_field, rate, burst])
+    outcome = raw[0]
+    if outcome in ("ok", "replay"):
+        return Reservation(outcome, order_json=raw[1])
+    if outcome == "in_progress":
+        return Reservation(outcome, order_id=raw[1])
+    if outcome == "unseated":
+        return Reservation(outcome)
+    return Reservation("err", code=raw[1], tier=raw[2], wait_ms=int(raw[3]) if len(raw) > 3 else 0)
+
+
+class Entered(msgspec.Struct, frozen=True):
+    """enter_session's answer. ``outcome``: ok, unseated, stale, or err (``code``)."""
+    outcome: Literal["ok", "unseated", "stale", "err"]
+    state: str = ""
+    coupons: list[str] = []
+    rows: list[list[int]] = []
+    issued: int = 0
+    counted: bool = False
+    tier: str = ""
+    seat_leader: str = ""
+    code: str = ""
+    wait_ms: int = 0
+
+
+async def enter_session(run: Runner, k: SessionKeys, product_keys: Sequence[str], skus: Sequence[str], *,
+                        viewer: str, member_id: str, tier: str, now: int, version: str, webhook_id: str,
+                        generation: str, tier_mult: int | str, leader_id: str, rate: int, burst: int) -> Entered:
+    raw = await run.call(
+        "enter_session",
+        [k.meta, k.stats, k.online, k.templates, k.held, k.coupons, k.roster, k.events, *product_keys],
+        [viewer, member_id, tier, now, version, k.tag, webhook_id, generation, tier_mult, leader_id, rate, burst,
+         *skus])
+    outcome = raw[0]
+    if outcome == "ok":
+        _, state, coupons, rows, issued, counted, seat_tier, seat_leader = raw
+        return Entered("ok", state, coupons, rows, int(issued), bool(counted), seat_tier, seat_leader)
+    if outcome == "unseated":
+        return Entered("unseated")
+    if outcome == "stale":
+        return Entered("stale")
+    return Entered("err", code=raw[1], wait_ms=int(raw[2]) if len(raw) > 2 else 0)
+
+
+class Shelf(msgspec.Struct, frozen=True):
+    """read_products's answer. ``outcome``: ok, unseated, stale, or err (``code``)."""
+    outcome: Literal["ok", "unseated", "stale", "err"]
+    state: str = ""
+    rows: list[list[int]] = []
+    tier: str = ""
+    code: str = ""
+
+
+async def read_products(run: Runner, k: SessionKeys, product_keys: Sequence[str], skus: Sequence[str], *,
+                        member_id: str, now: int, version: str, generation: str, tier: str) -> Shelf:
+    raw = await run.call("read_products", [k.meta, k.roster, *product_keys],
+                         [member_id, now, version, generation, tier, *skus])
+    if raw[0] == "ok":
+        return Shelf("ok", raw[1], raw[2], raw[3])
+    if raw[0] == "err":
+        return Shelf("err", code=raw[1])
+    return Shelf(raw[0])
+
+
+async def leave_session(run: Runner, k: SessionKeys, *, viewer: str) -> str:
+    """The tier the viewer was counted down under, or "" when nothing changed."""
+    return str(await run.call("leave_session", [k.online, k.stats], [viewer]))
+
+
+async def reseat_member(run: Runner, k: SessionKeys, *, member_id: str, generation: str, tier: str,
+                        tier_mult: int, outbox_entry: str, leader_id: str) -> bool:
+    return bool(await run.call("reseat_member", [k.roster, k.outbox],
+                               [member_id, generation, tier, tier_mult, outbox_entry, leader_id]))
+
+
+# --- a session's definition ------------------------------------------------------------
+
+async def define_session(run: Runner, k: SessionKeys, product_keys: Sequence[str], dropped_keys: Sequence[str], *,
+                         payload: bytes) -> int | None:
+    """The new version, or None when a concurrent re-definition got there first."""
+    raw = await run.call("define_session", [k.meta, k.templates, *product_keys, *dropped_keys], [payload])
+    return int(raw[1]) if raw[0] == "ok" else None
+
+
+async def set_session_state(run: Runner, k: SessionKeys, product_keys: Sequence[str], *, state: str,
+                            version: str) -> Literal["ok", "unknown", "stale"]:
+    done = await run.call("set_session_state", [k.meta, *product_keys], [state, version])
+    return "ok" if done == 1 else "unknown" if done == 0 else "stale"
+
+
+async def adjust_stock(run: Runner, k: SessionKeys, *, sku: str, delta: int) -> Reply:
+    """Reply("ok", stock_left) | Reply("err", "unknown_sku" | "stock_below_zero")."""
+    return _reply(await run.call("adjust_stock", [k.product(sku)], [delta]))
+
+
+async def retire_session(run: Runner, tk: TagKeys | SessionKeys, own_keys: Sequence[str], *, session_id: str,
+                         order_ids: Sequence[str]) -> Reply:
+    """Reply("ok", orders forgotten) | Reply("open", an order still open)."""
+    return _reply(await run.call("retire_session", [tk.orders, tk.expiry, *own_keys], [session_id, *order_ids]))
+
+
+# --- an order after it is placed -------------------------------------------------------
+
+async def confirm_order(run: Runner, tk: TagKeys | SessionKeys, product_key: str, *, order_id: str) -> Reply:
+    """Reply("ok", order_json) | Reply("err", "invalid_state")."""
+    return _reply(await run.call("confirm_order", [tk.orders, tk.expiry, product_key], [order_id]))
+
+
+async def release_order(run: Runner, k: SessionKeys, *, sku: str, order_id: str, to: str, now: int,
+                        caller: str) -> Reply:
+    """Reply("ok", order_json) | Reply("err", "unknown_order" | "invalid_state")."""
+    return _reply(await run.call(
+        "release_order", [k.orders, k.expiry, k.product(sku), k.roster, k.coupons, k.outbox, k.online, k.held],
+        [order_id, to, now, caller]))
+
+
+async def pay_order(run: Runner, k: SessionKeys, *, sku: str, order_id: str, amount: int, now: int,
+                    points: int, growth: int) -> Reply:
+    """Reply("paid" | "paid_after_release" | "duplicate", order_json) | Reply("err", code)."""
+    return _reply(await run.call("pay_order", [k.orders, k.expiry, k.product(sku), k.stats, k.outbox],
+                                 [order_id, amount, now, points, growth]))
+
+
+async def refund_order(run: Runner, k: SessionKeys, *, sku: str, order_id: str, now: int) -> Reply:
+    """Reply("refunded" | "duplicate", order_json) | Reply("err", code)."""
+    return _reply(await run.call("refund_order", [k.orders, k.product(sku), k.outbox], [order_id, now]))
+
+
+async def fulfil_order(run: Runner, tk: TagKeys | SessionKeys, *, order_id: str, now: int) -> Reply:
+    """Reply("ok", order_json) | Reply("err", "unknown_order" | "invalid_state")."""
+    return _reply(await run.call("fulfil_order", [tk.orders], [order_id, now]))
+
+
+# --- a member --------------------------------------------------------------------------
+
+class MemberRecord(msgspec.Struct, frozen=True):
+    growth: int
+    points: int
+    leader_id: str
+    identities: str   # comma-joined
+
+
+async def touch_member(run: Runner, mk: MemberKeys, *, member_id: str, leader_ref: str) -> MemberRecord | None:
+    found = await run.call("touch_member", [mk.members], [member_id, leader_ref])
+    if not found:
+        return None
+    growth, points, leader, identities = found
+    return MemberRecord(int(growth), int(points), leader, identities)
+
+
+def upsert_member_call(mk: MemberKeys, *, create_only: bool, records: Sequence[Sequence[Any]]) -> Call:
+    """A record: [member_id, growth or "", points or "", leader_id or "", identities to
+    add, comma-joined]. Answers one flag per record: 1 created, 0 existed."""
+    return "upsert_member", (mk.members,), ("1" if create_only else "0", orjson.dumps(records))
+
+
+async def upsert_member(run: Runner, mk: MemberKeys, *, create_only: bool,
+                        records: Sequence[Sequence[Any]]) -> list[int]:
+    return list(await run.call(*upsert_member_call(mk, create_only=create_only, records=records)))
+
+
+class Credit(msgspec.Struct, frozen=True):
+    outcome: str             # ok, duplicate, refunded (credit); ok, duplicate (debit); err
+    growth_before: int = 0
+    growth_after: int = 0
+    leader_id: str = ""
+
+
+async def credit_member(run: Runner, mk: MemberKeys, *, member_id: str, order_id: str, points: int, growth: int,
+                        unassigned: str) -> Credit:
+    raw = await run.call("credit_member", [mk.members, mk.holds, mk.ledger],
+                         [member_id, order_id, points, growth, unassigned])
+    return Credit("err") if raw[0] == "err" else Credit(raw[0], int(raw[1]), int(raw[2]), raw[3])
+
+
+async def debit_member(run: Runner, mk: MemberKeys, *, member_id: str, order_id: str) -> Credit:
+    raw = await run.call("debit_member", [mk.members, mk.holds, mk.ledger], [member_id, order_id])
+    return Credit("err") if raw[0] == "err" else Credit(raw[0], int(raw[1]), int(raw[2]), raw[3])
+
+
+async def add_growth(run: Runner, mk: MemberKeys, *, member_id: str, webhook_id: str, now: int,
+                     kind: Literal["watch", "share"], session_id: str, units: int, growth_per_unit: int,
+                     most_shares: int) -> Credit:
+    """Credit("ok" | "duplicate", before, after) | Credit("err")."""
+    raw = await run.call("add_growth", [mk.members, mk.events],
+                         [member_id, webhook_id, now, kind, session_id, units, growth_per_unit, most_shares])
+    return Credit("err") if raw[0] == "err" else Credit(raw[0], int(raw[1]), int(raw[2]))
+
+
+async def hold_points(run: Runner, mk: MemberKeys, *, member_id: str, order_id: str, points: int) -> Reply:
+    """Reply("ok", balance) | Reply("err", "insufficient_points" | "unknown_member" | "invalid_state")."""
+    return _reply(await run.call("hold_points", [mk.members, mk.holds], [member_id, order_id, points]))
+
+
+async def release_points(run: Runner, mk: MemberKeys, *, member_id: str, order_id: str) -> int:
+    """The points given back now (0 on any repeat)."""
+    return int(await run.call("release_points", [mk.members, mk.holds], [member_id, order_id]))
+
+
+async def void_hold(run: Runner, mk: MemberKeys, *, order_id: str) -> str:
+    """"held" | "void" | the hold's other state."""
+    return str(await run.call("void_hold", [mk.holds], [order_id]))
+
+
+# --- identities ------------------------------------------------------------------------
+
+async def resolve_identity(run: Runner, ik: IdentityKeys, *, identity: str, leader_ref: str) -> tuple[str, str]:
+    """(member id or "", the leader ref a guest first came with or "")."""
+    owner, guest_ref = await run.call("resolve_identity", [ik.owners, ik.guest_refs], [identity, leader_ref])
+    return owner, guest_ref
+
+
+class Claim(msgspec.Struct, frozen=True, array_like=True):
+    owner: str
+    guest_ref: str
+    made: int
+
+
+def claim_identity_call(ik: IdentityKeys, *, pairs: Sequence[Sequence[str]]) -> Call:
+    """[identity, member_id] pairs, all of ``ik``'s bucket; answers one raw claim per pair."""
+    return "claim_identity", (ik.owners, ik.guest_refs), (orjson.dumps(pairs),)
+
+
+def claims(raw: Sequence[Sequence[Any]]) -> list[Claim]:
+    return [Claim(owner, ref, int(made)) for owner, ref, made in raw]
+
+
+async def claim_identity(run: Runner, ik: IdentityKeys, *, pairs: Sequence[Sequence[str]]) -> list[Claim]:
+    """One claim per pair, in order."""
+    return claims(await run.call(*claim_identity_call(ik, pairs=pairs)))
+
+
+def unclaim_identity_call(ik: IdentityKeys, *, pairs: Sequence[Sequence[str]]) -> Call:
+    return "unclaim_identity", (ik.owners,), (orjson.dumps(pairs),)
+
+
+async def unclaim_identity(run: Runner, ik: IdentityKeys, *, pairs: Sequence[Sequence[str]]) -> int:
+    return int(await run.call(*unclaim_identity_call(ik, pairs=pairs)))
+
+
+# --- a leader --------------------------------------------------------------------------
+
+async def route_order(run: Runner, lk: LeaderKeys, *, order_id: str, event: bytes, amount: int,
+                      commission: int) -> Reply:
+    """Reply("ok" | "duplicate" | "refunded", stream entry id or "")."""
+    return _reply(await run.call("route_order", [lk.stream, lk.routed, lk.totals],
+                                 [order_id, event, amount, commission]))
+
+
+async def unroute_order(run: Runner, lk: LeaderKeys, *, order_id: str, event: bytes) -> Reply:
+    """Reply("ok", entry id) | Reply("duplicate" | "not_routed", "")."""
+    return _reply(await run.call("unroute_order", [lk.stream, lk.routed, lk.totals], [order_id, event]))
+
+
+async def advance_delivery(run: Runner, lk: LeaderKeys, *, lease_token: str,
+                           outcome: Literal["delivered", "failed"], entry_id: str, next_attempt_ms: int) -> bool:
+    """False when the lease is no longer ours."""
+    return bool(await run.call("advance_delivery", [lk.lease, lk.delivery],
+                               [lease_token, outcome, entry_id, next_attempt_ms]))
+
+
+async def release_lease(run: Runner, lk: LeaderKeys, *, lease_token: str) -> bool:
+    return bool(await run.call("release_lease", [lk.lease], [lease_token]))
