@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-import orjson
+from lua_scripts import calls
 
 from . import entry, keys, members, metrics, payments, roster, sessions
 from .clock import now_ms
@@ -23,6 +23,8 @@ from .platform_events import (LiveEnded, LiveStarted, OrderPaid, OrderRefunded, 
 from .store import Store
 
 log = logging.getLogger("livebenefits.platform")
+# The result of an ``order.paid`` that the platform must refund.
+PAID_AFTER_RELEASE = "paid_after_release"
 _PENDING_S = 60
 _DONE_S = 25 * 3600
 
@@ -31,15 +33,17 @@ async def receive(store: Store, webhook_id: str, event: PlatformEvent) -> str:
     """Apply ``event`` once; returns the result for the webhooks metric."""
     seen = keys.webhook_seen(webhook_id)
     if not await store.client.set(seen, "pending", ex=_PENDING_S, nx=True):
-        if await store.client.get(seen) == "done":
-            return "duplicate"
+        done, _, kept = (await store.client.get(seen) or "").partition("|")
+        if done == "done":
+            # A repeat is told what needs acting on again: a refund is not lost with an answer.
+            return kept or "duplicate"
         raise refusal("request_in_progress", "this webhook-id is being applied; retry later")
     try:
         result = await apply(store, webhook_id, event)
     except BaseException:
         await store.client.delete(seen)
         raise
-    await store.client.set(seen, "done", ex=_DONE_S)
+    await store.client.set(seen, f"done|{result}" if result == PAID_AFTER_RELEASE else "done", ex=_DONE_S)
     return result
 
 
@@ -77,12 +81,15 @@ async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
             identity = _identity(d.identity, "$.data.identity")
             member_id, _ = await members.resolve(store, identity)
             k = keys.SessionKeys(d.session_id)
-            left = await store.scripts.call("leave_session", [k.online, k.stats], [member_id or identity])
+            left = await calls.leave_session(store.scripts, k, viewer=member_id or identity)
             return "applied" if left else "ignored"
         case ViewerWatched(data=d) | ViewerShared(data=d):
             return await _growth(store, webhook_id, event)
         case OrderPaid(data=d):
-            return (await payments.pay(store, d.order_id, d.amount)).status
+            paid = await payments.pay(store, d.order_id, d.amount)
+            # Any payment of an order whose reservation was released, the first or a repeat,
+            # is answered so the platform refunds it: the stock has gone back on sale.
+            return PAID_AFTER_RELEASE if paid.order.status == PAID_AFTER_RELEASE else paid.status
         case OrderRefunded(data=d):
             return (await payments.refund(store, d.order_id)).status
     raise DomainError("invalid_request", f"unhandled event {type(event).__name__}", status=422)
@@ -124,17 +131,16 @@ async def link(store: Store, identities: list[str]) -> tuple[str | None, bool]:
     linked = []
     for identity in unknown:
         k = keys.IdentityKeys(identity)
-        [(owner, _, _)] = await store.scripts.call(
-            "claim_identity", [k.owners, k.guest_refs], [orjson.dumps([[identity, member_id]])])
-        if owner == member_id:
+        [claim] = await calls.claim_identity(store.scripts, k, pairs=[[identity, member_id]])
+        if claim.owner == member_id:
             linked.append(identity)
             store.owners[identity] = member_id
         else:
             conflict = True
             metrics.IDENTITY_CONFLICTS.inc()
     if linked:
-        await store.scripts.call("upsert_member", [keys.MemberKeys(member_id).members],
-                                 ["0", orjson.dumps([[member_id, "", "", "", ",".join(linked)]])])
+        await calls.upsert_member(store.scripts, keys.MemberKeys(member_id), create_only=False,
+                                  records=[[member_id, "", "", "", ",".join(linked)]])
     return member_id, conflict
 
 
@@ -146,18 +152,18 @@ async def _growth(store: Store, webhook_id: str, event: ViewerWatched | ViewerSh
     if member_id is None:
         return "ignored"  # growth needs a member; a guest's minutes are not kept
     rules = (await store.config.program()).spec
-    mk = keys.MemberKeys(member_id)
     if isinstance(event, ViewerWatched):
-        args = ["watch", d.session_id, event.data.minutes, rules.growth_per_30_watch_minutes, 0]
+        kind, units, per_unit, most = "watch", event.data.minutes, rules.growth_per_30_watch_minutes, 0
     else:
-        args = ["share", d.session_id, 1, rules.growth_per_share, rules.max_shares_per_session]
-    result = await store.scripts.call("add_growth", [mk.members, mk.events],
-                                      [member_id, webhook_id, now_ms(), *args])
-    if result[0] == "err":
+        kind, units, per_unit, most = "share", 1, rules.growth_per_share, rules.max_shares_per_session
+    result = await calls.add_growth(store.scripts, keys.MemberKeys(member_id), member_id=member_id,
+                                    webhook_id=webhook_id, now=now_ms(), kind=kind, session_id=d.session_id,
+                                    units=units, growth_per_unit=per_unit, most_shares=most)
+    if result.outcome == "err":
         return "ignored"
-    if result[0] == "ok":
+    if result.outcome == "ok":
         ladder = await store.config.ladder()
-        metrics.count_growth(ladder, int(result[1]), int(result[2]))
-        if ladder.tier_for(int(result[1])) != ladder.tier_for(int(result[2])):
-            await roster.reseat(store, d.session_id, member_id, int(result[2]))
-    return "applied" if result[0] == "ok" else "duplicate"
+        metrics.count_growth(ladder, result.growth_before, result.growth_after)
+        if ladder.tier_for(result.growth_before) != ladder.tier_for(result.growth_after):
+            await roster.reseat(store, d.session_id, member_id, result.growth_after)
+    return "applied" if result.outcome == "ok" else "duplicate"

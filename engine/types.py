@@ -262,3 +262,12 @@ class SessionView(msgspec.Struct, kw_only=True):
     reservation_minutes: int
     products: list[ProductState]
     coupons: list[CouponSpec]
+
+
+class RefundRequired(msgspec.Struct, kw_only=True):
+    """The answer to an ``order.paid`` whose reservation was released: the platform must refund."""
+    order_id: str
+    status: str = "paid_after_release"
+    refund_required: bool = True
+    detail: str = ("the reservation expired or was cancelled before the payment arrived; its stock went back "
+                   "on sale, nothing was credited: refund the payment")

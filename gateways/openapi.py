@@ -22,7 +22,7 @@ from engine.leader_orders import LeaderOrders
 from engine.payments import LeaderOrder
 from engine.platform_events import PlatformEvent
 from engine.stats import SessionStats
-from engine.types import (EnterRequest, Entry, Id, ImportReport, LadderSpec, Leader, LeaderSpec, Me, Member,
+from engine.types import (RefundRequired, EnterRequest, Entry, Id, ImportReport, LadderSpec, Leader, LeaderSpec, Me, Member,
                           MemberLine, Order, OrderList, OrderRequest, ProductList, ProgramSpec, SessionSpec,
                           SessionView, StockDelta, StockLeft)
 
@@ -61,6 +61,7 @@ class Operation:
     answer: str = "json"          # json | sse | empty
     params: tuple[dict[str, Any], ...] = ()
     notes: str = ""
+    also: tuple[tuple[int, Any, str], ...] = ()  # other successes: (status, msgspec type, when)
 
 
 def _param(where: str, name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
@@ -147,8 +148,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/v1/webhooks/platform", "A platform event, signed per Standard Webhooks 1.0", (),
               PlatformEvent, status=204, answer="empty", params=_WEBHOOK_HEADERS,
               errors=("bad_signature", "amount_mismatch", "invalid_state", _BUSY),
-              notes="204 when applied, a duplicate `webhook-id`, or an unknown `type` (counted, ignored). "
-                    "Unknown fields are ignored."),
+              also=((200, RefundRequired, "`order.paid` for an order whose reservation was released (expired "
+                                          "or cancelled): nothing was credited, the platform must refund it. "
+                                          "A repeat of that payment answers the same."),),
+              notes="204 when applied, a duplicate `webhook-id`, or an unknown `type` (counted, ignored); "
+                    "200 with `refund_required` for a payment that came after its reservation was released. "
+                    "Refunds are whole-order: `order.refunded` takes back the whole order (a partial refund "
+                    "is settled by the platform and not reported). Unknown fields are ignored."),
 )
 
 CHOICES = """\
@@ -208,7 +214,9 @@ def _decimals_as_numbers(node: Any) -> Any:
 
 def _schemas() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
     """(type -> schema or $ref, components), every type of the table generated in one go."""
-    kinds = list(dict.fromkeys(t for op in OPERATIONS for t in (op.request, op.response) if t is not None))
+    kinds = list(dict.fromkeys(t for op in OPERATIONS
+                               for t in (op.request, op.response, *(kind for _, kind, _ in op.also))
+                               if t is not None))
     refs, components = msgspec.json.schema_components([*kinds, Problem], ref_template=REF)
     by_type = dict(zip(kinds, refs))
     # A union (the webhook body) comes back inline: name it so operations can refer to it.
@@ -244,9 +252,14 @@ def _success(op: Operation, by_type: dict[Any, dict[str, Any]]) -> dict[str, Any
     if op.answer == "empty":
         return {"description": "Acknowledged; no body."}
     if op.answer == "sse":
-        return {"description": op.notes, "content": {"text/event-stream": {
-            "schema": {"type": "string", "description": "Server-sent events; each `data:` line is JSON."},
-            "x-event-data": by_type[op.response]}}}
+        # One event (OpenAPI 3.1 has no itemSchema: tools such as schemathesis take the
+        # schema of an event stream to be that of each event).
+        return {"description": op.notes, "content": {"text/event-stream": {"schema": {
+            "type": "object", "required": ["data"],
+            "description": "One server-sent event; its `data` is JSON of the contentSchema.",
+            "properties": {"event": {"type": "string"}, "id": {"type": "string"}, "retry": {"type": "integer"},
+                           "data": {"type": "string", "contentMediaType": "application/json",
+                                    "contentSchema": by_type[op.response]}}}}}}
     return {"description": HTTPStatus(op.status).phrase,
             "content": {"application/json": {"schema": by_type[op.response]}}}
 
@@ -267,7 +280,10 @@ def _operation(op: Operation, by_type: dict[Any, dict[str, Any]]) -> dict[str, A
         "x-roles": list(op.roles),
         "parameters": [_param("path", name, msgspec.json.schema(Id), "1-64 characters of [A-Za-z0-9._:-].", True)
                        for name in _PATH_PARAM.findall(op.path)] + list(op.params),
-        "responses": {str(op.status): _success(op, by_type), **_errors(op),
+        "responses": {str(op.status): _success(op, by_type),
+                      **{str(status): {"description": when, "content": {"application/json": {"schema": by_type[kind]}}}
+                         for status, kind, when in op.also},
+                      **_errors(op),
                       "default": {"$ref": "#/components/responses/Problem"}},
     }
     if op.request is not None:

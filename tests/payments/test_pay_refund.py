@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -124,6 +125,13 @@ async def test_a_refund_of_a_fulfilled_order_also_falls_back(api: Api) -> None:
     assert (await leader_orders(api, "L-01"))["totals"] == {"orders": 0, "amount": 0, "commission": 0}
 
 
+def assert_refund_required(answer: httpx.Response, order_id: str) -> None:
+    """A payment the engine cannot keep is answered so the platform refunds it."""
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["order_id"], body["status"], body["refund_required"]) == (order_id, "paid_after_release", True)
+
+
 async def test_paying_after_cancel_when_the_last_unit_was_resold(api: Api) -> None:
     await setup(api)
     first = (await api.order(NEAR, "k1", sku="LAST", qty=1)).json()
@@ -134,7 +142,7 @@ async def test_paying_after_cancel_when_the_last_unit_was_resold(api: Api) -> No
     assert await api.stock("LAST") == 0
 
     r = await api.pay(first)
-    assert r.status_code == 204, r.text
+    assert_refund_required(r, first["order_id"])
     assert await status_of(api, NEAR, first["order_id"]) == "paid_after_release"
     assert await api.stock("LAST") == 0
     assert await product_stats(api, "LAST") == {"stock_left": 0, "reserved": 1, "sold": 0}
@@ -166,16 +174,18 @@ async def test_paying_after_expiry(api: Api, redis: aioredis.Redis, settings: Se
     assert await api.stock("MILK-1L") == 1000
     assert (await api.member("m-near"))["points"] == 500  # the held points came back
 
-    r = await api.pay(order)
-    assert r.status_code == 204, r.text
+    r = await api.pay(order, webhook_id="msg_late_payment")
+    assert_refund_required(r, order["order_id"])
     assert await status_of(api, NEAR, order["order_id"]) == "paid_after_release"
+    # The platform's retry of the same message (its answer lost) is told again.
+    assert_refund_required(await api.pay(order, webhook_id="msg_late_payment"), order["order_id"])
     assert await api.stock("MILK-1L") == 1000
     assert await product_stats(api, "MILK-1L") == {"stock_left": 1000, "reserved": 0, "sold": 0}
     member = await api.member("m-near")
     assert (member["points"], member["growth"], member["tier"]) == (500, 4990, "silver")
     assert (await leader_orders(api, "L-01"))["orders"] == []
-    # A second payment of it changes nothing.
-    assert (await api.pay(order)).status_code == 204
+    # A second payment of it changes nothing, and is told the same.
+    assert_refund_required(await api.pay(order), order["order_id"])
     assert await api.stock("MILK-1L") == 1000
     assert (await api.member("m-near"))["points"] == 500
 
