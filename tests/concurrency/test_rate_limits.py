@@ -18,6 +18,8 @@ from tests.live import LiveEngine
 from .conftest import LIMITS, TIMEOUT
 from .support import Live, code, live_session
 
+pytestmark = pytest.mark.fault
+
 DEFAULTS = Settings(redis_url="")
 # The engine's own defaults: the environment tests/live.py sets (no budgets) is undone.
 DEFAULT_BUDGETS = {"LIVEBENEFITS_ORDER_RATE": None, "LIVEBENEFITS_ENTRY_RATE": None, "LIVEBENEFITS_IP_RATE": None}

@@ -191,6 +191,7 @@ async def test_an_asked_call_runs_where_its_slot_is_being_imported(
             nodes[port].execute_command("CLUSTER SETSLOT", slot, "STABLE")
 
 
+@pytest.mark.fault
 async def test_a_dead_master_fails_only_its_own_calls(tmp_path: Path) -> None:
     with running_cluster(tmp_path) as urls:
         cluster = aioredis.RedisCluster.from_url(urls[0], decode_responses=True)

@@ -17,6 +17,8 @@ from engine.redis_server import EmbeddedRedis
 from engine.settings import Settings
 from tests.helpers import Api, in_process
 
+pytestmark = pytest.mark.fault
+
 GOLD = {"member_id": "m-gold", "identities": ["phone:13800000001"], "growth": 5200, "points": 0}
 GOLD_SUB = "phone:13800000001"
 
