@@ -43,6 +43,7 @@ import redis
 from engine.redis_server import EmbeddedRedis
 from tests.cluster import running_cluster
 
+from . import bench_memory
 from . import bench_report as report
 from . import bench_seed as seed
 from .bench_peers import NAIVE, PATH as PEER_PATH, SKU as PEER_SKU, WATCH
@@ -72,6 +73,10 @@ class Plan:
     quick: bool
     # Masters of the cluster engine-order-cluster runs on; 0 leaves it out.
     cluster_masters: int
+    # The memory run (loadtest/bench_memory.py): members x sessions each enters, and seats.
+    memory_members: int = 2000
+    memory_sessions: int = 100
+    memory_seated: int = 20000
 
     @property
     def systems(self) -> tuple[str, ...]:
@@ -107,7 +112,8 @@ def _parse(argv: Sequence[str] | None) -> Plan:
         members=args.members or (20_000 if args.quick else 1_000_000),
         wrk_threads=args.wrk_threads, import_part=args.import_part,
         warmup_s=2.0 if args.quick else 3.0, profile_s=1.0 if args.quick else 3.0, quick=args.quick,
-        cluster_masters=0 if args.no_cluster else CLUSTER_MASTERS)
+        cluster_masters=0 if args.no_cluster else CLUSTER_MASTERS,
+        **({"memory_members": 300, "memory_sessions": 10, "memory_seated": 2000} if args.quick else {}))
     if min(plan.seconds, plan.rounds, plan.connections, plan.workers, plan.members, plan.wrk_threads,
            plan.import_part) < 1:
         parser.error("every number must be at least 1")
@@ -313,8 +319,15 @@ def run(plan: Plan) -> int:
             logged_run = _measure("engine-order", loads["engine-order"], plan, single, cpu, plan.profile_s, 0)
             costs, logged = script_costs(client, _PROFILE_SLOWLOG_LEN)
         profile = report.Profile(plain, logged_run, costs, logged)
+        # The apps are done: the memory run has the machine to itself.
+        for app in apps.values():
+            app.stop()
+        _say(f"memory over a member's life: {plan.memory_members} members x {plan.memory_sessions} sessions, "
+             f"{plan.memory_seated} seated in one room ...")
+        memory = bench_memory.run_private(plan.memory_members, plan.memory_sessions, plan.memory_seated)
         _say("")
-        _say(report.summary(plan, measurements, profile, imported, cluster_imported, time.monotonic() - started))
+        _say(report.summary(plan, measurements, profile, imported, cluster_imported, time.monotonic() - started,
+                            memory))
         return 0
     except Exception:
         for app in apps.values():

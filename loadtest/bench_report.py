@@ -14,6 +14,8 @@ from .bench_procs import cpu_model, git_state, loadavg, memory_gib
 from .bench_redis import RedisSpan, ScriptCost
 from .bench_wrk import WrkResult, wrk_version
 
+from .bench_memory import MemoryResult, report_lines as memory_lines
+
 if TYPE_CHECKING:
     from .bench import Plan
 
@@ -216,8 +218,59 @@ def _member_lines(imported: ImportResult) -> list[str]:
             f"{imported.bytes_per_member:.0f} bytes per member"]
 
 
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def _target_lines(grouped: dict[str, list[Measurement]], imported: ImportResult,
+                  memory: "MemoryResult | None") -> list[str]:
+    """Issue 8's targets, each with its figure from this run."""
+    rps = {system: _median([m.result.rps for m in ms]) for system, ms in grouped.items()}
+    p99 = {system: _median([m.result.p99_ms for m in ms]) for system, ms in grouped.items()}
+    errors = {system: sum(m.result.errors for m in ms) for system, ms in grouped.items()}
+
+    def ratio(top: str, bottom: str) -> float:
+        return rps.get(top, 0.0) / rps[bottom] if rps.get(bottom) else 0.0
+
+    lines = []
+    for system in ("engine-order", "engine-enter"):
+        if system in rps and "naive" in rps:
+            r = ratio(system, "naive")
+            lines.append(f"{system} >= 2x naive (beyond: 3x)          {r:5.2f}x   {_verdict(r >= 2)}"
+                         f"{'  (and 3x)' if r >= 3 else ''}")
+    if "engine-order" in rps and "ceiling" in rps:
+        r = ratio("engine-order", "ceiling")
+        lines.append(f"engine-order >= 0.5x ceiling                {r:5.2f}x   {_verdict(r >= 0.5)}")
+    if "engine-order" in p99:
+        lines.append(f"engine-order p99 <= 50 ms (beyond: 25)      {p99['engine-order']:5.1f} ms "
+                     f"{_verdict(p99['engine-order'] <= 50)}{'  (and 25)' if p99['engine-order'] <= 25 else ''}")
+        bad = sum(errors.get(s, 0) for s in ("engine-order", "engine-enter"))
+        lines.append(f"engine order and enter answer no errors     {bad:5d}     {_verdict(bad == 0)}")
+    if "engine-order-cluster" in rps:
+        r = ratio("engine-order-cluster", "engine-order")
+        lines.append(f"engine-order on the cluster >= 0.7x         {r:5.2f}x   {_verdict(r >= 0.7)}")
+    orders = grouped.get("engine-order", [])
+    requests = sum(m.result.requests for m in orders)
+    if requests:
+        # INFO commandstats: the time Redis spent running the order's scripts.
+        script_us = sum(m.redis.usec("evalsha") for m in orders) / requests
+        cpu_us = sum(m.redis.cpu_s for m in orders) * 1e6 / requests
+        lines.append(f"Redis time per order <= 40 us               {script_us:5.1f} us {_verdict(script_us <= 40)}"
+                     f"  (process CPU with networking and AOF: {cpu_us:.1f} us)")
+    if not imported.error:
+        lines.append(f"memory per member after import <= 150 B    {imported.bytes_per_member:5.0f} B  "
+                     f"{_verdict(imported.bytes_per_member <= 150)}")
+    if memory is not None and not imported.error:
+        after = imported.bytes_per_member + memory.growth_b
+        lines.append(f"... after entering {memory.sessions} sessions <= 200 B     {after:5.0f} B  "
+                     f"{_verdict(after <= 200)}  (import figure {memory.growth_b:+.1f} B of history)")
+        lines.append(f"roster per viewer in the room <= 64 B       {memory.roster_per_seat_b:5.0f} B  "
+                     f"{_verdict(memory.roster_per_seat_b <= 64)}")
+    return lines
+
+
 def summary(plan: "Plan", measurements: Sequence[Measurement], profile: Profile, imported: ImportResult,
-            cluster_imported: ImportResult | None, elapsed_s: float) -> str:
+            cluster_imported: ImportResult | None, elapsed_s: float, memory: "MemoryResult | None" = None) -> str:
     grouped = _by_system(measurements)
     busiest = max((m.other_cores for m in measurements), default=0.0)
     return "\n".join([
@@ -238,6 +291,10 @@ def summary(plan: "Plan", measurements: Sequence[Measurement], profile: Profile,
         *_member_lines(imported),
         *([f"into the engine on the {plan.cluster_masters}-master cluster (used_memory of the masters added up):",
            import_line(cluster_imported)] if cluster_imported else []),
+        *(memory_lines(memory) if memory is not None else []),
+        "",
+        "== Targets (issue 8) ==",
+        *_target_lines(grouped, imported, memory),
         "",
         f"total run time {elapsed_s:.0f} s; most cores used by others in any measurement {busiest:.2f}; "
         f"load average {loadavg()} at the end",
