@@ -16,7 +16,7 @@ async def test_a_refused_request_leaves_no_trace_so_its_retry_runs_afresh(live: 
     """Only a reservation is remembered under its key: a refusal writes nothing (issue 2,
     "every refusal ... nothing changed"; DESIGN, "a failed check leaves no trace"), so a
     retry of a refused request is a new attempt, and once that succeeds it is replayed.
-    README "Design choices" explains this reading of the contract's idempotency rule."""
+    docs/decisions.md explains this reading of the contract's idempotency rule."""
     sid = f"S-{uid}"
     viewer = f"wechat:{uid}-idem"
     product = {"sku": "P", "name": "P", "base_price": 1000, "stock": 100, "per_member_limit": 2}
