@@ -303,6 +303,29 @@ def _version() -> str:
         return "0+unknown"
 
 
+def _leader_webhooks(by_type: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """What the engine POSTs to a leader's ``webhook_url`` (engine/delivery.py)."""
+    headers = {
+        "webhook-id": "`<leader_id>:<stream entry id>`, the same on every retry of one event: drop repeats by it.",
+        "webhook-timestamp": "Unix seconds when this attempt was signed.",
+        "webhook-signature": "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with LIVEBENEFITS_WEBHOOK_SECRET "
+                             "(Standard Webhooks 1.0).",
+    }
+    body = {"type": "object", "required": ["type", "data"], "properties": {
+        "type": {"enum": ["order.routed", "order.refunded"]}, "data": by_type[LeaderOrder]}}
+    return {"leaderOrder": {"post": {
+        "summary": "A routed or refunded order, to its leader",
+        "description": "Signed per Standard Webhooks 1.0, one leader's events in stream order, each until a 2xx "
+                       "answer (then the next): a failed attempt is retried with backoff from 0.5 s doubling to "
+                       "60 s. Each attempt has LIVEBENEFITS_WEBHOOK_DEADLINE (5 s) in all; at most 4 KiB of "
+                       "the answer is read. Delivery is at least once: drop repeats by `webhook-id`.",
+        "parameters": [_param("header", name, {"type": "string"}, text, True) for name, text in headers.items()],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "responses": {"2XX": {"description": "Accepted; the next event follows."},
+                      "default": {"description": "Not accepted: the same event is sent again after a backoff."}},
+    }}}
+
+
 @functools.cache
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document, built once."""
@@ -317,6 +340,7 @@ def document() -> dict[str, Any]:
                  "description": CHOICES},
         "tags": [{"name": n} for n in ("operator", "viewer", "leader", "platform")],
         "paths": paths,
+        "webhooks": _leader_webhooks(by_type),
         "components": {
             "schemas": components,
             "responses": {"Problem": {"description": "Any other failure, as problem+json.", "content": {

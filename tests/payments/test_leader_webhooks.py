@@ -12,8 +12,10 @@ import asyncio
 import uuid
 
 import httpx
+import jsonschema
 import redis.asyncio as aioredis
 
+from gateways.openapi import document
 from tests.helpers import live_session
 from tests.live import LiveEngine
 
@@ -56,6 +58,13 @@ def check_delivered(endpoint: LeaderEndpoint, leader_id: str, orders: list[dict]
     delivered = first_accepted(endpoint)
     assert [a.body["data"]["order_id"] for a in delivered] == [o["order_id"] for o in orders]  # all, in order
     assert [entry_id(a, leader_id) for a in delivered] == sorted(entry_id(a, leader_id) for a in delivered)
+    # Each body is what /openapi.json's `webhooks` section says a leader receives.
+    doc = document()
+    [operation] = doc["webhooks"].values()
+    schema = operation["post"]["requestBody"]["content"]["application/json"]["schema"]
+    fits = jsonschema.Draft202012Validator({**schema, "components": doc["components"]})
+    for attempt in attempts:
+        fits.validate(attempt.body)
     for attempt, order in zip(delivered, orders):
         assert attempt.body["type"] == "order.routed"
         assert attempt.body["data"]["leader_id"] == leader_id and attempt.body["data"]["status"] == "paid"
