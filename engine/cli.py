@@ -81,17 +81,21 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds until it expires (default 3600; at most $LIVEBENEFITS_TOKEN_MAX_TTL, 30 days)")
     token.add_argument("--data-dir", default="./var",
                        help="when LIVEBENEFITS_JWT_SECRET is unset, use the demo's secrets.env here")
+
+    webhook = commands.add_parser("webhook", help="send one platform event, signed with LIVEBENEFITS_WEBHOOK_SECRET")
+    webhook.add_argument("type", help="the event type, e.g. order.paid, viewer.joined, live.ended")
+    webhook.add_argument("--data", default="{}", help="the event's data as a JSON object (default {})")
+    webhook.add_argument("--id", default=None, help="the webhook-id (default: a fresh one)")
+    webhook.add_argument("--url", default=os.environ.get("LB", "http://127.0.0.1:8000"),
+                         help="the engine (default $LB, else http://127.0.0.1:8000)")
+    webhook.add_argument("--data-dir", default="./var",
+                         help="when LIVEBENEFITS_WEBHOOK_SECRET is unset, use the demo's secrets.env here")
     return parser
 
 
 def _token(args: argparse.Namespace) -> int:
-    secret = os.environ.get(secrets_env.JWT_VAR, "")
+    secret = _secret(secrets_env.JWT_VAR, args.data_dir)
     if not secret:
-        secret = secrets_env.read_file(args.data_dir).get(secrets_env.JWT_VAR, "")
-        if secret:
-            _say(f"using the secret in {secrets_env.secrets_path(args.data_dir)}")
-    if not secret:
-        _say(f"{secrets_env.JWT_VAR} is not set (and there is no {secrets_env.FILE_NAME} in {args.data_dir})")
         return 2
     if args.ttl <= 0:
         _say("--ttl must be a positive number of seconds")
@@ -102,6 +106,33 @@ def _token(args: argparse.Namespace) -> int:
         return 2
     print(mint(secret, args.role, args.sub, args.ttl))
     return 0
+
+
+def _secret(name: str, data_dir: str) -> str:
+    """``name`` from the environment, else from the demo's secrets.env in ``data_dir``; "" if neither."""
+    secret = os.environ.get(name, "")
+    if not secret:
+        secret = secrets_env.read_file(data_dir).get(name, "")
+        if secret:
+            _say(f"using the secret in {secrets_env.secrets_path(data_dir)}")
+    if not secret:
+        _say(f"{name} is not set (and there is no {secrets_env.FILE_NAME} in {data_dir})")
+    return secret
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    from gateways.platform_sender import SendFailed, parse_data, send
+
+    secret = _secret(secrets_env.WEBHOOK_VAR, args.data_dir)
+    if not secret:
+        return 2
+    try:
+        answer = send(args.url, secret, args.type, parse_data(args.data), args.id)
+    except SendFailed as exc:
+        _say(str(exc))
+        return 2
+    print(f"{answer.status_code} {answer.text}".rstrip())
+    return 0 if answer.is_success else 1
 
 
 def _local_base_url(host: str, port: int) -> str:
@@ -219,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "token":
         return _token(args)
+    if args.command == "webhook":
+        return _webhook(args)
     return _serve(args)
 
 

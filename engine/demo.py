@@ -78,6 +78,9 @@ def tour(base_url: str, jwt_secret: str) -> str:
                    "print(json.dumps(next((c[\"coupon_id\"] for c in cs if c[\"template_id\"]==\"gold-10\" "
                    "and c[\"status\"]==\"available\"), None)))'")
     pick_order = "python3 -c 'import json,sys; print(json.load(sys.stdin).get(\"order_id\", \"\"))'"
+    # order.paid's data: the order's id and the amount it is due.
+    pick_payment = ("python3 -c 'import json,sys; o=json.load(sys.stdin); "
+                    "print(json.dumps({\"order_id\": o.get(\"order_id\"), \"amount\": o.get(\"amount_due\")}))'")
     return f"""
 # ---- livebenefits demo is loaded: 4 tiers, 3 leaders, {demo_data.MEMBER_COUNT} members, live session {demo_data.SESSION_ID}
 # Tokens are valid for 24 h. Paste these into a shell (bash or zsh):
@@ -109,15 +112,22 @@ curl -s $LB/v1/me/orders {auth} $GOLD"; echo
 curl -s -X POST $LB/v1/orders/$ORDER/cancel {auth} $GOLD"; echo
 curl -s $LB/v1/me {auth} $GOLD"; echo
 
-# 6. The operator's view: the session with stock_left, and live stats by tier.
+# 6. A new order, paid as the platform pays it: a signed order.paid webhook. The member
+#    earns points (x tier x session multipliers) and the order goes to its leader.
+PAID=$(curl -s -X POST {s}/orders {auth} $GOLD" -H "Idempotency-Key: $KEY-paid" -H "Content-Type: application/json" -d '{{"sku": "MILK-1L", "qty": 1}}' | tee /dev/stderr | {pick_payment}); echo; echo "PAID=$PAID"
+.venv/bin/livebenefits webhook order.paid --data "$PAID"
+curl -s $LB/v1/me {auth} $GOLD"; echo
+
+# 7. The operator's view: the session with stock_left, and live stats by tier.
 curl -s {s} {auth} $OPERATOR"; echo
 curl -s {s}/stats {auth} $OPERATOR"; echo
 
-# 7. Leader {demo_data.TOUR_LEADER}'s routed (paid) orders.
+# 8. Leader {demo_data.TOUR_LEADER}'s routed (paid) orders: the one just paid.
 curl -s $LB/v1/leaders/{demo_data.TOUR_LEADER}/orders {auth} $LEADER"; echo
 
 # More tokens: livebenefits token --role viewer --sub phone:+8613800000002 --ttl 86400
-# (it reads the secret from the environment, else from ./var/secrets.env; pass --data-dir otherwise)
+# Other platform events: livebenefits webhook viewer.watched --data '{{"session_id": "{demo_data.SESSION_ID}", ...}}'
+# (both read their secret from the environment, else from ./var/secrets.env; pass --data-dir otherwise)
 """
 
 

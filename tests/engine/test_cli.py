@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -310,6 +311,22 @@ def _wait_for_tour(engine: LiveEngine, runs: int, timeout: float = 60.0) -> str:
     raise EngineFailed(f"no demo tour within {timeout}s:\n{engine.output()}")
 
 
+def _run_the_tour(out: str, exports: dict[str, str]) -> None:
+    """Runs the printed tour as a user pastes it (bash); it must end with the paid order routed."""
+    tour = out[out.index("# ---- livebenefits demo is loaded"):]
+    tour = tour.replace(".venv/bin/livebenefits", f"{sys.executable} -m engine.cli")
+    done = subprocess.run(["bash", "-c", tour], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "LIVEBENEFITS_WEBHOOK_SECRET": exports["LIVEBENEFITS_WEBHOOK_SECRET"]})
+    assert done.returncode == 0, done.stderr
+    paid = re.search(r'^PAID=(\{.*\})$', done.stdout, flags=re.M)
+    assert paid, done.stdout
+    order_id = json.loads(paid[1])["order_id"]
+    assert re.search(r"^204\s*$", done.stdout, flags=re.M), done.stdout  # the signed order.paid applied
+    with httpx.Client(base_url=exports["LB"], timeout=10) as client:
+        routed = _ok(client.get("/v1/leaders/L-01/orders", headers={"Authorization": f"Bearer {exports['LEADER']}"}))
+    assert order_id in [o["order_id"] for o in routed["orders"]], routed
+
+
 @pytest.mark.slow
 def test_demo_loads_prints_working_tokens_and_survives_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
@@ -334,6 +351,7 @@ def test_demo_loads_prints_working_tokens_and_survives_a_restart(tmp_path: Path)
             members = _ok(client.get("/v1/members/m-0300",
                                      headers={"Authorization": f"Bearer {exports['OPERATOR']}"}))
             assert members["member_id"] == "m-0300"
+        _run_the_tour(out, exports)
 
         assert engine.stop() == 0
         engine.start()
