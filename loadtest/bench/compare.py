@@ -43,14 +43,14 @@ import redis
 from engine.redis_server import EmbeddedRedis
 from tests.cluster import running_cluster
 
-from . import bench_memory
-from . import bench_report as report
-from . import bench_seed as seed
-from .bench_peers import NAIVE, PATH as PEER_PATH, SKU as PEER_SKU, WATCH
-from .bench_procs import App, CpuWatch, free_port, uvicorn_command
-from .bench_redis import RedisSpanWatch, script_costs, slowlog_everything, used_memory_settled
-from .bench_wrk import Load, run as run_wrk
-from .bench_report import Measurement
+from . import memory
+from . import report
+from . import seed
+from .peers import NAIVE, PATH as PEER_PATH, SKU as PEER_SKU, WATCH
+from .procs import App, CpuWatch, free_port, uvicorn_command
+from .redis_stats import RedisSpanWatch, script_costs, slowlog_everything, used_memory_settled
+from .wrk import Load, run as run_wrk
+from .report import Measurement
 
 SYSTEMS = ("ceiling", "naive", "watch", "engine-order", "engine-order-cluster", "engine-enter")
 CLUSTER_SYSTEM = "engine-order-cluster"
@@ -73,7 +73,7 @@ class Plan:
     quick: bool
     # Masters of the cluster engine-order-cluster runs on; 0 leaves it out.
     cluster_masters: int
-    # The memory run (loadtest/bench_memory.py): members x sessions each enters, and seats.
+    # The memory run (loadtest/bench/memory.py): members x sessions each enters, and seats.
     memory_members: int = 2000
     memory_sessions: int = 100
     memory_seated: int = 20000
@@ -145,7 +145,7 @@ def _engine_env(jwt_secret: str, metrics_dir: Path) -> dict[str, str]:
 
 def _peer_env(redis_url: str) -> dict[str, str]:
     env = dict(os.environ)
-    repo = str(Path(__file__).resolve().parent.parent)
+    repo = str(Path(__file__).resolve().parents[2])
     env.update(BENCH_REDIS_URL=redis_url, PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH", "")])))
     return env
@@ -157,7 +157,7 @@ def _start_apps(plan: Plan, redis_url: str, cluster_urls: list[str], jwt_secret:
     apps: dict[str, App] = {}
     for name, factory in (("ceiling", "ceiling_app"), ("naive", "naive_app"), ("watch", "watch_app")):
         port = free_port()
-        apps[name] = App(name, uvicorn_command(f"loadtest.bench_peers:{factory}", port, plan.workers),
+        apps[name] = App(name, uvicorn_command(f"loadtest.bench.peers:{factory}", port, plan.workers),
                          _peer_env(redis_url), port)
     engines = [("engine", ["--redis-url", redis_url])]
     if cluster_urls:
@@ -328,10 +328,10 @@ def run(plan: Plan) -> int:
             app.stop()
         _say(f"memory over a member's life: {plan.memory_members} members x {plan.memory_sessions} sessions, "
              f"{plan.memory_seated} seated in one room ...")
-        memory = bench_memory.run_private(plan.memory_members, plan.memory_sessions, plan.memory_seated)
+        life = memory.run_private(plan.memory_members, plan.memory_sessions, plan.memory_seated)
         _say("")
         _say(report.summary(plan, measurements, profile, imported, cluster_imported, time.monotonic() - started,
-                            memory))
+                            life))
         return 0
     except Exception:
         for app in apps.values():
@@ -356,6 +356,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminated)
     return run(plan)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 
-from .bench_procs import cpu_model, git_state, loadavg, memory_gib
-from .bench_redis import RedisSpan, ScriptCost
-from .bench_wrk import WrkResult, wrk_version
+from .procs import cpu_model, git_state, loadavg, memory_gib
+from .redis_stats import RedisSpan, ScriptCost
+from .wrk import WrkResult, wrk_version
 
-from .bench_memory import MemoryResult, report_lines as memory_lines
+from .memory import MemoryResult, report_lines as memory_lines
 
 if TYPE_CHECKING:
-    from .bench import Plan
+    from .compare import Plan
 
 
 @dataclass(frozen=True, slots=True)
