@@ -1,10 +1,10 @@
 """``livebenefits import FILE|-``: stream an NDJSON member file to a running engine.
 
 The parts go to ``POST /v1/members/import`` several at once (gateways/member_import.py);
-a progress bar on stderr shows lines sent, lines per second, lines applied and rejected
-so far, and an ETA when the number of lines is known (a file's are counted alongside,
-stdin's are not). Rejected lines end up in a file, one JSON object a line:
-``{"line": <number in the whole input>, "error": "...", "input": "<the line>"}``.
+a progress bar on stderr shows the lines the engine has answered for and their rate,
+lines sent and rejected so far, and an ETA when the number of lines is known (a file's
+are counted alongside, stdin's are not). Rejected lines end up in a file, one JSON
+object a line: ``{"line": <number in the whole input>, "error": "...", "input": "..."}``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import asyncio
 import os
 import stat
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -100,27 +101,42 @@ def rejected_path(source: str) -> Path:
 
 
 class _Bar(Progress):
-    """tqdm on stderr: lines sent and their rate; applied and rejected as parts are answered."""
+    """tqdm on stderr. The bar counts lines the engine has answered for, so its rate and
+    ETA are the import's; lines sent run ahead of it by up to ``parts_in_flight`` parts
+    (the engine reads a part while it parses it and answers once it is applied)."""
 
     def __init__(self, report: IO[bytes], enabled: bool) -> None:
+        self.interval_s = 0.2 if sys.stderr.isatty() else 1.0
+        # smoothing=0: the average rate since the start, not of the last part's jump.
         self.bar = tqdm(desc="import", unit=" lines", unit_scale=True, file=sys.stderr, disable=not enabled,
-                        mininterval=0.2 if sys.stderr.isatty() else 1.0, dynamic_ncols=True)
+                        mininterval=self.interval_s, smoothing=0, dynamic_ncols=True)
         self.report = report
+        self.lines_sent = 0
         self.applied = 0
         self.rejected_lines = 0
         self._encode = msgspec.json.Encoder().encode
+        self._shown_at = 0.0
 
     def total(self, lines: int) -> None:
         self.bar.total = lines
         self.bar.refresh()
 
+    def _postfix(self, refresh: bool) -> None:
+        self.bar.set_postfix_str(f"sent {self.lines_sent:,}, rejected {self.rejected_lines:,}", refresh=refresh)
+
     def sent(self, lines: int) -> None:
-        self.bar.update(lines)
+        self.lines_sent += lines
+        # At most one redraw per mininterval between answers.
+        now = time.monotonic()
+        if now - self._shown_at >= self.interval_s:
+            self._shown_at = now
+            self._postfix(refresh=True)
 
     def answered(self, part: Part, answer: PartAnswer) -> None:
         self.applied += answer.imported + answer.updated
         self.rejected_lines += len(answer.rejected)
-        self.bar.set_postfix_str(f"applied {self.applied:,}, rejected {self.rejected_lines:,}")
+        self._postfix(refresh=False)
+        self.bar.update(part.lines)
 
     def rejected(self, lines: list[RejectedLine]) -> None:
         self.report.write(b"".join(self._encode(line) + b"\n" for line in lines))

@@ -59,11 +59,11 @@ def test_a_file_import_shows_progress_and_a_summary(engine: LiveEngine, tmp_path
                        env={"LIVEBENEFITS_URL": engine.base_url, "LIVEBENEFITS_JWT_SECRET": JWT_SECRET})
     assert run.returncode == 0, explain(run)
     assert "Traceback" not in run.stderr
-    # tqdm's bar: the total known from the file, so a percentage and an ETA; the rate in
-    # lines per second; applied and rejected so far.
+    # tqdm's bar: lines answered for, of a total known from the file, so a percentage and
+    # an ETA; their rate in lines per second; lines sent and rejected so far.
     bar = run.stderr.replace("\r", "\n")
     assert re.search(r"import: 100%\|.*\| 6\.00k/6\.00k \[\d\d:\d\d<\d\d:\d\d, +(?:[\d.]+k?|\?) lines/s, "
-                     r"applied 6,000, rejected 0\]", bar), explain(run)
+                     r"sent 6,000, rejected 0\]", bar), explain(run)
     assert re.search(r"6,000 lines in [\d.]+ s \([\d,]+ lines/s\): 6,000 new, 0 updated, 0 rejected; "
                      r"up to [23] of 3 parts in flight", run.stderr), explain(run)
     # Nothing was rejected: no report file.
@@ -83,7 +83,7 @@ def test_stdin_with_rejected_lines_numbered_in_the_whole_input(engine: LiveEngin
     assert run.returncode == 1, explain(run)
     assert "Traceback" not in run.stderr
     # No total on stdin: a count and a rate, no percentage.
-    assert re.search(r"import: 40(?:\.0)? lines \[[\d:]+, +(?:[\d.]+k?|\?) lines/s, applied 37, rejected 3\]",
+    assert re.search(r"import: 40(?:\.0)? lines \[[\d:]+, +(?:[\d.]+k?|\?) lines/s, sent 40, rejected 3\]",
                      run.stderr.replace("\r", "\n")), explain(run)
     assert "3 line(s) rejected, listed in import-rejected.ndjson" in run.stderr
     report = [json.loads(line) for line in (tmp_path / "import-rejected.ndjson").read_text().splitlines()]
