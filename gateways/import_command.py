@@ -76,8 +76,8 @@ def parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=3,
                    help="times a part answered 5xx/429 or cut off is sent again (default 3)")
     p.add_argument("--rejected", metavar="PATH", default=None,
-                   help="where rejected lines go (default FILE's name with .rejected.ndjson next to it, "
-                        f"or ./{STDIN_REJECTED} for stdin); written only when a line is rejected")
+                   help="where rejected lines go (default: members.rejected.ndjson next to members.ndjson, "
+                        f"./{STDIN_REJECTED} for stdin); left only when a line is rejected")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, only the final report")
     return p
 
