@@ -160,7 +160,9 @@ async def _run(options: ImportOptions, source: BinaryIO, counted: str | None, ba
 def _open(source: str) -> tuple[BinaryIO, str | None]:
     """The input, and its path when it is a regular file (whose lines can be counted)."""
     if source == "-":
-        return sys.stdin.buffer, None
+        # Unbuffered, and fd 0 left open on close: a read blocked on a quiet pipe then
+        # holds no lock that closing it (after Ctrl-C, or a refused part) would wait for.
+        return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False), None
     f = open(source, "rb")
     return f, source if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +93,40 @@ def test_stdin_with_rejected_lines_numbered_in_the_whole_input(engine: LiveEngin
     assert report[0]["input"] == '{"member_id": "x"'
     assert "kind:value" in report[1]["error"]
     assert report[2]["input"] == "[]"
+
+
+def test_ctrl_c_while_stdin_is_quiet_ends_the_import_at_once(engine: LiveEngine, tmp_path: Path) -> None:
+    """A read blocked on an open, quiet pipe must not hold the exit up (it did: closing
+    stdin's buffered reader waited for the read)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEBENEFITS_")}
+    env.update(PYTHONPATH=str(REPO), LIVEBENEFITS_URL=engine.base_url,
+               LIVEBENEFITS_OPERATOR_TOKEN=engine.token("operator", "ops-ctrl-c"))
+    read, write = os.pipe()
+    try:
+        os.write(write, members(f"i{uuid.uuid4().hex[:8]}", 3))
+        with subprocess.Popen([sys.executable, "-m", "engine.cli", "import", "-"], stdin=read,
+                              stderr=subprocess.PIPE, env=env, cwd=tmp_path) as process:
+            os.close(read)
+            try:
+                # Its bar is drawn just before it checks the engine; half a second later
+                # it is blocked reading the quiet pipe.
+                assert process.stderr is not None
+                seen = b""
+                while b"import:" not in seen and len(seen) < 4096:
+                    seen += process.stderr.read(1)
+                time.sleep(0.5)
+                started = time.monotonic()
+                process.send_signal(signal.SIGINT)
+                err = (seen + process.communicate(timeout=10)[1]).decode()
+                took = time.monotonic() - started
+            finally:
+                if process.poll() is None:
+                    process.kill()
+    finally:
+        os.close(write)
+    assert process.returncode == import_command.EXIT_INTERRUPTED, err
+    assert took < 5, took
+    assert "interrupted" in err and "Traceback" not in err
 
 
 def test_a_wrong_url_or_token_is_a_clear_error(engine: LiveEngine, tmp_path: Path) -> None:
