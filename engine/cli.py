@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="the engine (default $LB, else http://127.0.0.1:8000)")
     webhook.add_argument("--data-dir", default="./var",
                          help="when LIVEBENEFITS_WEBHOOK_SECRET is unset, use the demo's secrets.env here")
+    # Parsed by gateways/import_command.py (main() hands it the arguments before this parser).
+    commands.add_parser("import", help="stream an NDJSON member file to a running engine (import --help)")
     return parser
 
 
@@ -247,6 +249,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["import"]:
+        from gateways import import_command
+
+        return import_command.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "token":
         return _token(args)

@@ -1,5 +1,5 @@
 """Memory a member costs over its life, and what a seat in a room's roster costs:
-``python -m loadtest.bench_memory`` (the full benchmark runs it too).
+``python -m loadtest.bench.memory`` (the full benchmark runs it too).
 
 White-box: it drives the engine's functions in-process against a private redis-server
 of the binary the engine embeds, because entering a hundred sessions per member over
@@ -40,7 +40,7 @@ from engine.settings import Settings
 from engine.store import Store, close_store, open_store
 from engine.types import LeaderSpec, SessionSpec
 
-from .bench_seed import LADDER, LEADERS, member_line
+from .seed import LADDER, LEADERS, member_line
 
 _CST = timezone(timedelta(hours=8))
 # Entries in flight at once: enough to keep Redis busy, few enough to stay gentle.

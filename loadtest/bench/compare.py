@@ -14,9 +14,9 @@ the same wrk settings:
 
 Rounds alternate (A B C D E F, A B C D E F, ...) so drift on a shared machine hits every
 system alike; the report takes medians. It also imports ``--members`` members through
-the API (into both engines) and reports memory per member and import time, and Redis
-CPU per order. ``--quick`` is a smoke run of under a minute; ``--no-cluster`` leaves the
-cluster out.
+the API (into both engines, with ``livebenefits import``'s client) and reports memory
+per member and import time, and Redis CPU per order. ``--quick`` is a smoke run of
+under a minute; ``--no-cluster`` leaves the cluster out.
 """
 
 from __future__ import annotations
@@ -43,14 +43,14 @@ import redis
 from engine.redis_server import EmbeddedRedis
 from tests.cluster import running_cluster
 
-from . import bench_memory
-from . import bench_report as report
-from . import bench_seed as seed
-from .bench_peers import NAIVE, PATH as PEER_PATH, SKU as PEER_SKU, WATCH
-from .bench_procs import App, CpuWatch, free_port, uvicorn_command
-from .bench_redis import RedisSpanWatch, script_costs, slowlog_everything, used_memory_settled
-from .bench_wrk import Load, run as run_wrk
-from .bench_report import Measurement
+from . import memory
+from . import report
+from . import seed
+from .peers import NAIVE, PATH as PEER_PATH, SKU as PEER_SKU, WATCH
+from .procs import App, CpuWatch, free_port, uvicorn_command
+from .redis_stats import RedisSpanWatch, script_costs, slowlog_everything, used_memory_settled
+from .wrk import Load, run as run_wrk
+from .report import Measurement
 
 SYSTEMS = ("ceiling", "naive", "watch", "engine-order", "engine-order-cluster", "engine-enter")
 CLUSTER_SYSTEM = "engine-order-cluster"
@@ -68,12 +68,13 @@ class Plan:
     members: int
     wrk_threads: int
     import_part: int
+    import_parts_in_flight: int
     warmup_s: float
     profile_s: float
     quick: bool
     # Masters of the cluster engine-order-cluster runs on; 0 leaves it out.
     cluster_masters: int
-    # The memory run (loadtest/bench_memory.py): members x sessions each enters, and seats.
+    # The memory run (loadtest/bench/memory.py): members x sessions each enters, and seats.
     memory_members: int = 2000
     memory_sessions: int = 100
     memory_seated: int = 20000
@@ -99,8 +100,10 @@ def _parse(argv: Sequence[str] | None) -> Plan:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of every system (default 2)")
     parser.add_argument("--members", type=int, help="members to import (default 1000000; --quick 20000)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--import-part", type=int, default=100_000,
-                        help="members per import request, sent one after another (default 100000)")
+    parser.add_argument("--import-part", type=int, default=50_000,
+                        help="members per import request (default 50000)")
+    parser.add_argument("--import-parts-in-flight", type=int, default=4,
+                        help="import requests sent at once, as `livebenefits import` does (default 4)")
     parser.add_argument("--quick", action="store_true", help="a smoke run of under a minute")
     parser.add_argument("--no-cluster", action="store_true",
                         help=f"leave out {CLUSTER_SYSTEM} (the engine on a {CLUSTER_MASTERS}-master Redis Cluster)")
@@ -111,11 +114,12 @@ def _parse(argv: Sequence[str] | None) -> Plan:
         connections=args.connections, workers=args.workers,
         members=args.members or (20_000 if args.quick else 1_000_000),
         wrk_threads=args.wrk_threads, import_part=args.import_part,
+        import_parts_in_flight=args.import_parts_in_flight,
         warmup_s=2.0 if args.quick else 3.0, profile_s=1.0 if args.quick else 3.0, quick=args.quick,
         cluster_masters=0 if args.no_cluster else CLUSTER_MASTERS,
         **({"memory_members": 300, "memory_sessions": 10, "memory_seated": 2000} if args.quick else {}))
     if min(plan.seconds, plan.rounds, plan.connections, plan.workers, plan.members, plan.wrk_threads,
-           plan.import_part) < 1:
+           plan.import_part, plan.import_parts_in_flight) < 1:
         parser.error("every number must be at least 1")
     if plan.connections < plan.wrk_threads:
         parser.error("--connections must be at least --wrk-threads")
@@ -145,7 +149,7 @@ def _engine_env(jwt_secret: str, metrics_dir: Path) -> dict[str, str]:
 
 def _peer_env(redis_url: str) -> dict[str, str]:
     env = dict(os.environ)
-    repo = str(Path(__file__).resolve().parent.parent)
+    repo = str(Path(__file__).resolve().parents[2])
     env.update(BENCH_REDIS_URL=redis_url, PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH", "")])))
     return env
@@ -157,7 +161,7 @@ def _start_apps(plan: Plan, redis_url: str, cluster_urls: list[str], jwt_secret:
     apps: dict[str, App] = {}
     for name, factory in (("ceiling", "ceiling_app"), ("naive", "naive_app"), ("watch", "watch_app")):
         port = free_port()
-        apps[name] = App(name, uvicorn_command(f"loadtest.bench_peers:{factory}", port, plan.workers),
+        apps[name] = App(name, uvicorn_command(f"loadtest.bench.peers:{factory}", port, plan.workers),
                          _peer_env(redis_url), port)
     engines = [("engine", ["--redis-url", redis_url])]
     if cluster_urls:
@@ -236,7 +240,8 @@ def _import(engine: seed.EngineClient, servers: Sequence[redis.Redis], plan: Pla
     if plan.members > buyers:
         started = time.perf_counter()
         try:
-            more_s, more, more_retried = engine.import_members(buyers + 1, plan.members - buyers, plan.import_part)
+            more_s, more, more_retried = engine.import_members(buyers + 1, plan.members - buyers, plan.import_part,
+                                                               plan.import_parts_in_flight)
         except (RuntimeError, httpx.HTTPError) as exc:
             more_s, more, more_retried = time.perf_counter() - started, {"imported": 0, "updated": 0}, []
             error = str(exc)
@@ -244,7 +249,7 @@ def _import(engine: seed.EngineClient, servers: Sequence[redis.Redis], plan: Pla
         retried += more_retried
         outcome = {k: outcome[k] + more[k] for k in outcome}
     after = _used_memory(servers)
-    return report.ImportResult(plan.members, plan.import_part, seconds, before, after,
+    return report.ImportResult(plan.members, plan.import_part, plan.import_parts_in_flight, seconds, before, after,
                                outcome["imported"], outcome["updated"], retried, error)
 
 
@@ -328,10 +333,10 @@ def run(plan: Plan) -> int:
             app.stop()
         _say(f"memory over a member's life: {plan.memory_members} members x {plan.memory_sessions} sessions, "
              f"{plan.memory_seated} seated in one room ...")
-        memory = bench_memory.run_private(plan.memory_members, plan.memory_sessions, plan.memory_seated)
+        life = memory.run_private(plan.memory_members, plan.memory_sessions, plan.memory_seated)
         _say("")
         _say(report.summary(plan, measurements, profile, imported, cluster_imported, time.monotonic() - started,
-                            memory))
+                            life))
         return 0
     except Exception:
         for app in apps.values():
@@ -356,6 +361,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminated)
     return run(plan)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

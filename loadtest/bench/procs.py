@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
 

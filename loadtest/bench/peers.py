@@ -11,7 +11,7 @@ Each is a Starlette app built by a factory, run by uvicorn exactly as the engine
 - ``watch_app``: the textbook optimistic transaction: WATCH stock and bought, read,
   MULTI/DECRBY/HINCRBY/HSET/EXEC, and start again on WatchError.
 
-``python -m uvicorn loadtest.bench_peers:naive_app --factory`` with ``BENCH_REDIS_URL``
+``python -m uvicorn loadtest.bench.peers:naive_app --factory`` with ``BENCH_REDIS_URL``
 set; the bench seeds the keys below before it measures.
 """
 

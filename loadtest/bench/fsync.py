@@ -1,7 +1,7 @@
 """What ``--fsync always`` costs: the order load on the engine over an embedded Redis
 with ``appendfsync everysec`` and with ``always``, in alternating rounds of one run.
 
-    python -m loadtest.bench_fsync [--seconds 8] [--rounds 3] [--workers 2] [--connections 64]
+    python -m loadtest.bench.fsync [--seconds 8] [--rounds 3] [--workers 2] [--connections 64]
 
 Each mode gets its own Redis (AOF on, in a fresh directory on the same disk) and its
 own engine; wrk sends the same buyers' orders to each in turn, so a shared machine's
@@ -20,17 +20,17 @@ from pathlib import Path
 
 from engine.redis_server import EmbeddedRedis
 
-from . import bench_seed as seed
-from .bench import _engine_env
-from .bench_procs import App, free_port
-from .bench_wrk import Load, WrkResult, run as run_wrk
+from . import seed
+from .compare import _engine_env
+from .procs import App, free_port
+from .wrk import Load, WrkResult, run as run_wrk
 
 MODES = ("everysec", "always")
 BUYERS = 1_000
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.bench_fsync", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m loadtest.bench.fsync", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)

@@ -9,7 +9,8 @@ through, for the engine (by token) and for the peers (by member id) alike.
 
 from __future__ import annotations
 
-import time
+import asyncio
+import io
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -18,6 +19,8 @@ import httpx
 import orjson
 
 from engine.tokens import mint
+from gateways import member_import
+from gateways.member_import import ImportOptions
 
 SESSION_ID = "BENCH-LIVE"
 SKU = "BENCH-SKU"
@@ -31,7 +34,7 @@ LADDER = {"tiers": [
 ]}
 # Lines per chunk of the import stream: the generator never holds more than this.
 _CHUNK_LINES = 2000
-# A part of the import the engine failed is sent again at most this many times.
+# A part of the import the engine failed (5xx, a broken connection) is sent again at most this many times.
 _RETRIES = 2
 _CST = timezone(timedelta(hours=8))
 
@@ -80,7 +83,8 @@ class EngineClient:
     def __init__(self, base_url: str, jwt_secret: str) -> None:
         self.base_url = base_url
         self.secret = jwt_secret
-        self.operator = {"Authorization": f"Bearer {mint(jwt_secret, 'operator', 'bench-operator', 6 * 3600)}"}
+        self.operator_token = mint(jwt_secret, "operator", "bench-operator", 6 * 3600)
+        self.operator = {"Authorization": f"Bearer {self.operator_token}"}
 
     def viewer_authorization(self, identity: str) -> str:
         return f"Bearer {mint(self.secret, 'viewer', identity, 6 * 3600)}"
@@ -92,49 +96,46 @@ class EngineClient:
                 client.put(f"/v1/leaders/{leader}", json={"name": f"Leader {leader}"}).raise_for_status()
             client.put(f"/v1/sessions/{SESSION_ID}", json=session_spec()).raise_for_status()
 
-    def import_members(self, first: int, count: int, part_size: int) -> tuple[float, dict[str, int], list[str]]:
-        """Import members first..first+count-1 in sequential streamed requests of ``part_size``.
+    def import_members(self, first: int, count: int, part_lines: int,
+                       parts_in_flight: int = 1) -> tuple[float, dict[str, int], list[str]]:
+        """Import members first..first+count-1 with ``livebenefits import``'s client
+        (gateways/member_import.py): parts of ``part_lines`` lines, ``parts_in_flight``
+        at a time, a part answered 5xx or cut off sent again (the import is an upsert).
 
-        A part the engine answers with a 5xx (or a broken connection) is sent again, at
-        most ``_RETRIES`` times: the import is an upsert, so a retry is harmless.
         Returns (seconds, the engine's reports added up, what was retried and why).
         """
-        totals = {"imported": 0, "updated": 0}
-        retried: list[str] = []
-        started = time.perf_counter()
-        for start in range(first, first + count, part_size):
-            size = min(part_size, first + count - start)
-            for attempt in range(_RETRIES + 1):
-                try:
-                    report = self._import_part(start, size)
-                    break
-                except (_Retryable, httpx.TransportError) as exc:
-                    if attempt == _RETRIES:
-                        raise RuntimeError(f"{exc} (after {_RETRIES} retries)") from None
-                    retried.append(f"members {start}..{start + size - 1}: {str(exc)[:300]}")
-            if report["rejected"]:
-                raise RuntimeError(f"the engine rejected lines: {str(report['rejected'])[:500]}")
-            # A retried part may have been applied in part: its lines come back as updated.
-            totals["imported"] += report["imported"]
-            totals["updated"] += report["updated"]
-        if totals["imported"] + totals["updated"] != count:
+        options = ImportOptions(self.base_url, self.operator_token, part_lines=part_lines,
+                                parts_in_flight=parts_in_flight, retries=_RETRIES)
+        source = io.BufferedReader(_Generated(import_stream(first, count)), buffer_size=1024 * 1024)
+        try:
+            result = asyncio.run(member_import.send(options, source))
+        except (member_import.EngineRefused, member_import.EngineUnreachable) as exc:
+            raise RuntimeError(str(exc)) from None
+        if result.rejected:
+            raise RuntimeError(f"the engine rejected {result.rejected} line(s)")
+        totals = {"imported": result.imported, "updated": result.updated}
+        # A retried part may have been applied in part: its lines come back as updated.
+        if result.imported + result.updated != count:
             raise RuntimeError(f"import did not take every member: {totals}")
-        return time.perf_counter() - started, totals, retried
-
-    def _import_part(self, first: int, count: int) -> dict[str, Any]:
-        with httpx.Client(base_url=self.base_url, headers=self.operator,
-                          timeout=httpx.Timeout(30, read=3600)) as client:
-            response = client.post("/v1/members/import", content=import_stream(first, count),
-                                   headers={"Content-Type": "application/x-ndjson"})
-        if response.status_code >= 500:
-            raise _Retryable(f"members {first}..{first + count - 1} answered {response.status_code}: "
-                             f"{response.text[:500]}")
-        if response.status_code != 200:
-            raise RuntimeError(f"import of members {first}..{first + count - 1} answered "
-                               f"{response.status_code}: {response.text[:1000]}")
-        report: dict[str, Any] = response.json()
-        return report
+        return result.seconds, totals, result.retried
 
 
-class _Retryable(Exception):
-    pass
+class _Generated(io.RawIOBase):
+    """A byte stream read from an iterator of chunks, for the import client's reader."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            self._left = next(self._chunks, b"")
+            if not self._left:
+                return 0
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
