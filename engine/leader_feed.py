@@ -1,7 +1,7 @@
-"""A leader's routed-order stream read once per process, for every one of its SSE clients.
+"""A leader's routed-order stream read once per process, for every one of its stream clients.
 
 The feed holds the only blocking ``XREAD`` of the leader's stream key in this process
-and hands each entry, framed as a server-sent event once, to every subscriber. Its
+and hands each entry, decoded once, to every subscriber. Its
 reads go over a Redis client of the feeds' own: however many leaders are watched, the
 connection pool the orders use is never held by a blocking read.
 """
@@ -27,9 +27,11 @@ log = logging.getLogger("livebenefits.leaders")
 
 
 class Routed(NamedTuple):
-    """One entry of a leader's stream: its id as numbers (to compare) and its SSE frame."""
+    """One entry of a leader's stream: its id as numbers (to compare) and as given out, its event and JSON data."""
     at: tuple[int, int]
-    frame: bytes
+    entry_id: str
+    event: str
+    data: str
 
 
 def entry_at(entry_id: str) -> tuple[int, int]:
@@ -38,8 +40,7 @@ def entry_at(entry_id: str) -> tuple[int, int]:
 
 
 def routed(entry_id: str, fields: dict[str, str]) -> Routed:
-    frame = f"id: {entry_id}\nevent: {fields['event']}\ndata: {fields['data']}\n\n".encode()
-    return Routed(entry_at(entry_id), frame)
+    return Routed(entry_at(entry_id), entry_id, fields["event"], fields["data"])
 
 
 class LeaderFeed(Feed[Routed]):

@@ -18,8 +18,8 @@ UNASSIGNED = "unassigned"
 
 async def put(store: Store, leader_id: str, spec: LeaderSpec) -> Leader:
     if leader_id == UNASSIGNED:
-        raise invalid("$.leader_id", f"`{UNASSIGNED}` is where orders without a leader go; it is not a leader")
-    thousandths(spec.commission_rate, "$.commission_rate", low=Decimal(0), high=Decimal("0.5"))
+        raise invalid(("leader_id",), f"`{UNASSIGNED}` is where orders without a leader go; it is not a leader")
+    thousandths(spec.commission_rate, ("commission_rate",), low=Decimal(0), high=Decimal("0.5"))
     leader = Leader(leader_id, spec.name, spec.webhook_url, spec.commission_rate)
     await store.client.hset(keys.LEADERS, leader_id, encode(leader))
     store.config.forget(f"commission:{leader_id}")

@@ -16,7 +16,7 @@ from lua_scripts import calls
 from . import keys, leaders, metrics, roster
 from .clock import now_ms
 from .codec import encode
-from .errors import DomainError, refusal
+from .errors import DomainError, InvalidInput
 from .orders import StoredOrder, decode_order, find, order_view
 from .sessions import load_def
 from .store import Store
@@ -44,7 +44,7 @@ async def _done(store: Store, order: StoredOrder, kind: str) -> None:
 
 
 def _unknown_order(order_id: str) -> DomainError:
-    return DomainError("invalid_request", f"no order {order_id!r} - at `$.data.order_id`", status=422)
+    return InvalidInput(("data", "order_id"), f"no order {order_id!r}")
 
 
 async def pay(store: Store, order_id: str, amount: int) -> Outcome:
@@ -60,8 +60,8 @@ async def pay(store: Store, order_id: str, amount: int) -> Outcome:
         if result.value == "unknown_order":
             raise _unknown_order(order_id)
         if result.value == "amount_mismatch":
-            raise refusal("amount_mismatch", f"amount {amount} is not the order's amount_due {order.amount_due}")
-        raise refusal(result.value, "the order is still being placed; retry")
+            raise DomainError("amount_mismatch", f"amount {amount} is not the order's amount_due {order.amount_due}")
+        raise DomainError(result.value, "the order is still being placed; retry")
     paid = decode_order(result.value)
     if result.outcome != "paid":
         return Outcome(result.outcome, paid)
@@ -121,7 +121,7 @@ async def refund(store: Store, order_id: str) -> Outcome:
     if result.outcome == "err":
         if result.value == "unknown_order":
             raise _unknown_order(order_id)
-        raise refusal("invalid_state", f"order is {order.status}; only a paid order can be refunded")
+        raise DomainError("invalid_state", f"order is {order.status}; only a paid order can be refunded")
     refunded = decode_order(result.value)
     if result.outcome == "duplicate" or order.status == "paid_after_release":
         return Outcome(result.outcome, refunded)

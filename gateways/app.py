@@ -15,13 +15,13 @@ from starlette.routing import Route
 
 from standardwebhooks import Webhook
 
-from engine import delivery, sweeper
+from engine import sweeper
 from engine.scripts import Observer
 from engine.settings import Settings
 from engine.store import Store, close_store, open_store
 from engine.tokens import TokenVerifier
 
-from . import leaders, operator, viewer, webhooks
+from . import leader_webhooks, leaders, operator, viewer, webhooks
 from . import ops
 from .hot import HotRoutes
 from .address_budget import AddressBudget
@@ -66,7 +66,7 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
         store = open_store(settings, observer)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(sweeper.run(store, stop)),
-                 asyncio.create_task(delivery.run(store, settings, stop))] if background else []
+                 asyncio.create_task(leader_webhooks.run(store, settings, stop))] if background else []
         try:
             yield {"store": store, "verifier": TokenVerifier(settings.jwt_secret, settings.token_max_ttl_s),
                    "webhook_signer": Webhook(settings.webhook_secret) if settings.webhook_secret else None}
