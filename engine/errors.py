@@ -45,6 +45,15 @@ class RateLimited(DomainError):
         self.retry_after_s = max(1, retry_after_s)
 
 
+class StoreUnavailable(Exception):
+    """The store (Redis) did not answer: unreachable, or not within the deadline.
+
+    Raised by the engine's store client (engine/store.py) and script calls
+    (engine/scripts.py) in place of the Redis client's connection and timeout errors,
+    so that callers outside the engine need not know which client the store uses.
+    """
+
+
 def over_budget(what: str, wait_ms: int) -> RateLimited:
     """The refusal for a script's {"err", "rate_limited", ..., wait_ms}."""
     return RateLimited(f"too many {what}; retry in {(wait_ms + 999) // 1000} s", (wait_ms + 999) // 1000)

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import redis
 from redis.asyncio.cluster import RedisCluster
 
+from .errors import StoreUnavailable
 from .fanout import Feed, Feeds
 from .settings import Settings
 from .store import connect
@@ -59,7 +60,7 @@ class LeaderFeed(Feed[Routed]):
         while True:
             try:
                 answer = await self._client.xread({self.key: self.position}, count=READ_COUNT, block=READ_BLOCK_MS)
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            except (StoreUnavailable, redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 # From where it stopped, once Redis answers again: nothing lost or repeated.
                 log.warning("leader stream %s: Redis read failed (%s); retrying", self.key, exc)
                 await asyncio.sleep(1)

@@ -10,7 +10,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from .codec import encode
-from .errors import DomainError
+from .errors import DomainError, StoreUnavailable
 from .fanout import Feed, Feeds
 from .ladder import GUEST
 from .sessions import shelf
@@ -102,7 +102,7 @@ class StatsFeed(Feed[bytes]):
                 if exc.code == "unknown_session":
                     return  # gone: its streams end
                 continue  # being redefined: the next poll reads it
-            except (aioredis.RedisError, OSError) as exc:
+            except (StoreUnavailable, aioredis.RedisError, OSError) as exc:
                 # A Redis hiccup must not end a dashboard's stream; keep-alives continue.
                 log.warning("stats for %s unreadable: %s", self.key, exc)
                 continue

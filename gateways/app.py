@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 from engine import sweeper
 from engine.scripts import Observer
 from engine.settings import Settings
-from engine.store import Store, close_store, open_store
+from engine.store import Store, close_store, open_store, ping
 from engine.tokens import TokenVerifier
 
 from . import leader_webhooks, leaders, operator, viewer, webhooks
@@ -46,7 +46,7 @@ _READY_WITHIN_S = 0.8
 
 async def readyz(request: Request) -> Response:
     try:
-        await asyncio.wait_for(request.state.store.client.ping(), _READY_WITHIN_S)
+        await asyncio.wait_for(ping(request.state.store), _READY_WITHIN_S)
     except TimeoutError:
         return problem(503, "redis_unavailable", f"Redis did not answer within {_READY_WITHIN_S} s",
                        {"Retry-After": "1"})

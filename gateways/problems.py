@@ -14,12 +14,11 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 import msgspec
-import redis
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from engine.errors import DomainError, Field, InvalidInput, RateLimited
+from engine.errors import DomainError, Field, InvalidInput, RateLimited, StoreUnavailable
 
 log = logging.getLogger("livebenefits.http")
 _encode = msgspec.json.Encoder().encode
@@ -117,7 +116,7 @@ def _http(exc: HTTPException, method: str, path: str) -> Problem:
     return exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail), None
 
 
-def _redis_unavailable(exc: Exception, method: str, path: str) -> Problem:
+def _store_unavailable(exc: Exception, method: str, path: str) -> Problem:
     log.warning("Redis unavailable on %s %s: %s", method, path, exc)
     return 503, "redis_unavailable", "the engine cannot reach Redis right now; retry shortly", {"Retry-After": "1"}
 
@@ -136,8 +135,7 @@ _DESCRIBERS: dict[type[Exception], Callable[..., Problem]] = {
     DomainError: _domain,
     msgspec.ValidationError: _validation,
     HTTPException: _http,
-    redis.ConnectionError: _redis_unavailable,
-    redis.TimeoutError: _redis_unavailable,
+    StoreUnavailable: _store_unavailable,
     ClientDisconnect: _gone,
     Exception: _unexpected,
 }
