@@ -64,7 +64,7 @@ async def leaders_with_webhooks(store: Store) -> list[Leader]:
         raw = await store.client.hgetall(keys.LEADERS)
         leaders = (msgspec.json.decode(v, type=Leader) for v in raw.values())
         return [leader for leader in leaders if leader.webhook_url]
-    return await store.config.cached("webhook_leaders", load)
+    return await store.config.cached(keys.CACHE_WEBHOOK_LEADERS, load)
 
 
 async def deliver_due(store: Store, post: Post, leader: Leader, *, deadline_s: float = DEADLINE_S) -> int:

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from lua_scripts import calls
 
-from . import members, metrics, roster
+from . import keys, members, metrics, roster
 from .clock import now_ms, rfc3339
 from .coupons import coupon_view
 from .errors import DomainError, over_budget
@@ -109,7 +109,7 @@ async def _enter_room(store: Store, parsed: SessionDef, viewer: str, member_id: 
             # The platform's viewer.joined is not the viewer's attempt: no budget.
             rate=0 if webhook_id else store.settings.entry_rate, burst=store.settings.entry_burst)
         if result.outcome == "stale":
-            store.config.forget(f"session:{parsed.session_id}")
+            store.config.forget(keys.cached_session(parsed.session_id))
             parsed = await require_def(store, parsed.session_id)
             continue
         if result.outcome == "err":

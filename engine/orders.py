@@ -263,7 +263,7 @@ async def finish_points_release(store: Store, order: StoredOrder) -> None:
     await calls.release_points(store.scripts, keys.MemberKeys(order.member_id), member_id=order.member_id,
                                order_id=order.order_id)
     await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox,
-                            f"release_points|{order.order_id}")
+                            keys.outbox_entry(keys.OUTBOX_RELEASE_POINTS, order.order_id))
 
 
 async def find(store: Store, order_id: str) -> StoredOrder | None:

@@ -18,7 +18,7 @@ async def put_ladder(store: Store, spec: LadderSpec) -> LadderSpec:
     """Replace the tier ladder; InvalidInput names the first bad field."""
     ladder = Ladder.from_spec(spec)
     await store.client.set(keys.LADDER, encode(spec))
-    store.config.put("ladder", ladder)
+    store.config.put(keys.CACHE_LADDER, ladder)
     return spec
 
 
@@ -26,5 +26,5 @@ async def put_rules(store: Store, spec: ProgramSpec) -> ProgramSpec:
     """Replace the program rules (points, point value, growth); InvalidInput names the first bad field."""
     rules = Program.from_spec(spec)
     await store.client.set(keys.PROGRAM, encode(spec))
-    store.config.put("program", rules)
+    store.config.put(keys.CACHE_PROGRAM, rules)
     return spec

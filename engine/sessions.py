@@ -167,7 +167,7 @@ async def define(store: Store, session_id: str, spec: SessionSpec) -> SessionVie
             await store.client.sadd(keys.SESSIONS, session_id)
             ladder = await store.config.ladder()
             metrics.prepare_session(session_id, [t.name for t in ladder.tiers] + [GUEST])
-            store.config.forget(f"session:{session_id}")
+            store.config.forget(keys.cached_session(session_id))
             return await view(store, session_id)
     raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
 
@@ -180,7 +180,7 @@ async def load_def(store: Store, session_id: str) -> SessionDef | None:
             return None
         return build_def(session_id, msgspec.json.decode(raw, type=SessionSpec), version, override or "",
                          [sku for sku in (dropped or "").split(",") if sku])
-    return await store.config.cached(f"session:{session_id}", load)
+    return await store.config.cached(keys.cached_session(session_id), load)
 
 
 async def require_def(store: Store, session_id: str) -> SessionDef:
@@ -230,7 +230,7 @@ async def live_counts(store: Store, session_id: str, member_id: str = "", genera
         if result.outcome == "unseated":
             return None
         if result.outcome == "stale":
-            store.config.forget(f"session:{session_id}")
+            store.config.forget(keys.cached_session(session_id))
             continue
         return Shelf(parsed, result.state, [ProductRow(*row) for row in result.rows], result.tier)
     raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
@@ -260,7 +260,7 @@ async def set_state(store: Store, session_id: str, state: str) -> SessionView:
         parsed = await require_def(store, session_id)
         done = await calls.set_session_state(store.scripts, parsed.keys, parsed.product_keys, state=state,
                                              version=parsed.version)
-        store.config.forget(f"session:{session_id}")
+        store.config.forget(keys.cached_session(session_id))
         if done == "unknown":
             raise DomainError("unknown_session", f"no session {session_id!r}")
         if done == "ok":
