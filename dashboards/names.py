@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from prometheus_client import Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine import metrics
+from engine import gauges, metrics
 from gateways import viewer
 
 
@@ -44,22 +44,22 @@ def _live_gauges() -> frozenset[str]:
     none is disturbed when a test that already runs one builds the dashboard).
     """
     store = SimpleNamespace(client=_NoSessions())
-    step = metrics.live_gauges(store)
+    step = gauges.live_gauges(store)  # type: ignore[arg-type]
     try:
         step.send(None)
     except StopIteration as done:
         exposition: bytes = done.value
     else:
         step.close()
-        raise RuntimeError("engine.metrics.live_gauges awaited something besides the session list")
+        raise RuntimeError("engine.gauges.live_gauges awaited something besides the session list")
     return frozenset(family.name for family in text_string_to_metric_families(exposition.decode()))
 
 
 def gauge(short_name: str) -> str:
-    """A gauge read at scrape time, e.g. ``gauge("viewers_online")``; it must exist in engine.metrics."""
+    """A gauge read at scrape time, e.g. ``gauge("viewers_online")``; it must exist in engine.gauges."""
     name = f"{metrics.NS}_{short_name}"
     if name not in _live_gauges():
-        raise LookupError(f"engine.metrics exposes no gauge {name!r} (it has {sorted(_live_gauges())})")
+        raise LookupError(f"engine.gauges exposes no gauge {name!r} (it has {sorted(_live_gauges())})")
     return name
 
 

@@ -92,23 +92,23 @@ class ConfigCache:
         async def load() -> Ladder:
             raw = await self._client.get(keys.LADDER)
             return Ladder.from_spec(msgspec.json.decode(raw, type=LadderSpec)) if raw else DEFAULT_LADDER
-        return await self._get("ladder", load)
+        return await self._get(keys.CACHE_LADDER, load)
 
     async def program(self) -> Program:
         async def load() -> Program:
             raw = await self._client.get(keys.PROGRAM)
             return Program.from_spec(msgspec.json.decode(raw, type=ProgramSpec)) if raw else DEFAULT_PROGRAM
-        return await self._get("program", load)
+        return await self._get(keys.CACHE_PROGRAM, load)
 
     async def member_epoch(self) -> int:
         """How many member imports there have been (engine/roster.py)."""
         async def load() -> int:
             return int(await self._client.get(keys.MEMBER_EPOCH) or 0)
-        return await self._get("member_epoch", load)
+        return await self._get(keys.CACHE_MEMBER_EPOCH, load)
 
     async def leader_exists(self, leader_id: str) -> bool:
         """Known leaders are remembered; an unknown id is asked about every time."""
-        name = f"leader:{leader_id}"
+        name = keys.cached_leader(leader_id)
         if name in self._entries:
             return True
         if await self._client.hexists(keys.LEADERS, leader_id):

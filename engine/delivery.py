@@ -1,32 +1,29 @@
-"""Outbound leader webhooks: each routed or refunded order POSTed to the leader's URL.
+"""Outbound leader webhooks: each routed or refunded order handed, in stream order, to a ``Post``.
 
-Signed the Standard Webhooks way (the ``standardwebhooks`` library, with the engine's
-LIVEBENEFITS_WEBHOOK_SECRET), in stream order per leader, retried with exponential
-backoff and full jitter until a 2xx: at least once. The cursor, attempt count and next
-attempt time live in the leader's slot in Redis, so a restart resumes where delivery
-stood; a lease makes one process at a time deliver a leader's orders. The
-``webhook-id`` is stable across retries (``<leader>:<entry id>``) so the leader can
-drop duplicates.
+What is delivered and when lives here: per leader, in stream order, retried with
+exponential backoff and full jitter until the post is accepted: at least once. The
+cursor, attempt count and next attempt time live in the leader's slot in Redis, so a
+restart resumes where delivery stood; a lease makes one process at a time deliver a
+leader's orders. The message id is stable across retries (``<leader>:<entry id>``) so
+the leader can drop duplicates. How a message travels (an HTTPS POST signed the
+Standard Webhooks way) is the gateway's ``Post`` (gateways/leader_webhooks.py).
 
 Leaders are isolated from each other: each process delivers to every leader in a task
-of its own (one at a time per leader, a bounded number at once), each attempt ends
-within a total deadline, and no more than a few KiB of an answer is ever read. A
-leader whose endpoint hangs or trickles delays only its own orders.
+of its own (one at a time per leader, a bounded number at once), and each post ends
+within ``deadline_s``. A leader whose endpoint hangs or trickles delays only its own
+orders.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import secrets
 import time
-from datetime import datetime, timezone
+from typing import Protocol
 
-import httpx
 import msgspec
-from standardwebhooks import Webhook
 
 from lua_scripts import calls
 
@@ -43,12 +40,17 @@ LEASE_MARGIN_MS = 1_000
 BACKOFF_BASE_MS = 500
 BACKOFF_MAX_MS = 60_000
 DEADLINE_S = 5.0
-# Only the status counts. A short prefix is read so a small answer's connection can be
-# reused; a large or endless one is cut off there.
-BODY_CAP_BYTES = 4096
 _BATCH = 50
-# A failed attempt: the endpoint is unreachable, too slow, or its URL unusable.
-_FAILURES = (httpx.HTTPError, httpx.InvalidURL, TimeoutError, OSError)
+
+
+class Post(Protocol):
+    """Send one event of a leader's stream to the leader; True if the leader accepted it.
+
+    It must return (or raise) within the ``deadline_s`` it was made for: delivery's
+    lease is sized on it. A failure to reach the leader is False, not an exception.
+    """
+
+    async def __call__(self, leader: Leader, message_id: str, event: str, data: str) -> bool: ...
 
 
 def backoff_ms(attempts: int) -> int:
@@ -62,18 +64,14 @@ async def leaders_with_webhooks(store: Store) -> list[Leader]:
         raw = await store.client.hgetall(keys.LEADERS)
         leaders = (msgspec.json.decode(v, type=Leader) for v in raw.values())
         return [leader for leader in leaders if leader.webhook_url]
-    return await store.config.cached("webhook_leaders", load)
+    return await store.config.cached(keys.CACHE_WEBHOOK_LEADERS, load)
 
 
-def open_client(concurrency: int, deadline_s: float = DEADLINE_S) -> httpx.AsyncClient:
-    """The outbound client: at most ``concurrency`` connections, every phase within the deadline."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(deadline_s))
+async def deliver_due(store: Store, post: Post, leader: Leader, *, deadline_s: float = DEADLINE_S) -> int:
+    """Deliver what is due for one leader; returns how many entries were delivered.
 
-
-async def deliver_due(store: Store, signer: Webhook, http: httpx.AsyncClient, leader: Leader, *,
-                      deadline_s: float = DEADLINE_S) -> int:
-    """Deliver what is due for one leader; returns how many entries were delivered."""
+    ``deadline_s`` bounds each ``post``.
+    """
     lk = keys.LeaderKeys(leader.leader_id)
     state = await store.client.hgetall(lk.delivery)
     if int(state.get("next_ms", 0)) > now_ms():
@@ -98,7 +96,7 @@ async def deliver_due(store: Store, signer: Webhook, http: httpx.AsyncClient, le
         for entry_id, fields in entries:
             if time.monotonic() > last_start:
                 break  # the rest in the next pass, under a fresh lease
-            if await _post(signer, http, leader, entry_id, fields, deadline_s):
+            if await post(leader, f"{leader.leader_id}:{entry_id}", fields["event"], fields["data"]):
                 outcome, next_ms = "delivered", 0
             else:
                 outcome, next_ms = "failed", now_ms() + backoff_ms(attempts + 1)
@@ -114,67 +112,20 @@ async def deliver_due(store: Store, signer: Webhook, http: httpx.AsyncClient, le
     return delivered
 
 
-async def _post(signer: Webhook, http: httpx.AsyncClient, leader: Leader, entry_id: str,
-                fields: dict[str, str], deadline_s: float) -> bool:
-    body = f'{{"type":"{fields["event"]}","data":{fields["data"]}}}'
-    message_id = f"{leader.leader_id}:{entry_id}"
-    sent_at = datetime.now(timezone.utc)
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(sent_at.timestamp())),
-        "webhook-signature": signer.sign(message_id, sent_at, body),
-    }
-    status = 0
-    try:
-        # One deadline for the whole attempt: httpx's own timeouts are per read, which a
-        # trickling endpoint never trips.
-        async with asyncio.timeout(deadline_s):
-            async with http.stream("POST", leader.webhook_url or "", content=body.encode(),
-                                   headers=headers) as answer:
-                status = answer.status_code
-                await _read_prefix(answer)
-    except _FAILURES as exc:
-        if not status:
-            log.info("leader %s webhook %s failed: %r", leader.leader_id, message_id, exc)
-            return False
-        # The status is in; only the rest of the answer was slow or broken.
-    if not 200 <= status < 300:
-        log.info("leader %s webhook %s answered %d", leader.leader_id, message_id, status)
-        return False
-    return True
-
-
-async def _read_prefix(answer: httpx.Response) -> None:
-    """Read at most BODY_CAP_BYTES (raw, never decompressed) of an answer; closing it drops the rest."""
-    if answer.is_stream_consumed:
-        return  # an answer made in memory (httpx.MockTransport) comes already read
-    read = 0
-    async with contextlib.aclosing(answer.aiter_raw()) as chunks:
-        async for chunk in chunks:
-            read += len(chunk)
-            if read >= BODY_CAP_BYTES:
-                break
-
-
-async def run(store: Store, settings: Settings, stop: asyncio.Event, interval_s: float = 0.2) -> None:
-    """Deliver every leader's due orders until ``stop``; errors are logged, not fatal.
+async def run(store: Store, settings: Settings, stop: asyncio.Event, post: Post, interval_s: float = 0.2) -> None:
+    """Deliver every leader's due orders through ``post`` until ``stop``; errors are logged, not fatal.
 
     Each leader is delivered to in a task of its own, one at a time per leader and at
     most ``settings.webhook_concurrency`` at once, so a slow endpoint holds up only its
-    own leader (for at most a deadline per attempt, then its backoff).
+    own leader (for at most ``settings.webhook_deadline_s`` per attempt, then its backoff).
     """
-    if not settings.webhook_secret:
-        log.warning("no LIVEBENEFITS_WEBHOOK_SECRET: leader webhooks are not delivered")
-        return
-    signer = Webhook(settings.webhook_secret)
     slots = asyncio.Semaphore(settings.webhook_concurrency)
     passes: dict[str, asyncio.Task[None]] = {}
 
     async def deliver(leader: Leader) -> None:
         async with slots:
             try:
-                await deliver_due(store, signer, http, leader, deadline_s=settings.webhook_deadline_s)
+                await deliver_due(store, post, leader, deadline_s=settings.webhook_deadline_s)
             except Exception:  # noqa: BLE001 - a failed pass is retried on a later tick
                 log.exception("leader %s webhook delivery failed", leader.leader_id)
 
@@ -182,26 +133,25 @@ async def run(store: Store, settings: Settings, stop: asyncio.Event, interval_s:
         if passes.get(leader_id) is task:
             del passes[leader_id]
 
-    async with open_client(settings.webhook_concurrency, settings.webhook_deadline_s) as http:
-        try:
-            while not stop.is_set():
-                try:
-                    leaders = await leaders_with_webhooks(store)
-                except Exception:  # noqa: BLE001 - the leaders are read again on the next tick
-                    log.exception("reading the leaders with webhooks failed")
-                    leaders = []
-                for leader in leaders:
-                    if leader.leader_id not in passes:
-                        task = passes[leader.leader_id] = asyncio.create_task(deliver(leader))
-                        task.add_done_callback(lambda done, lid=leader.leader_id: finished(lid, done))
-                try:
-                    await asyncio.wait_for(stop.wait(), interval_s)
-                except TimeoutError:
-                    pass
-        finally:
-            # An attempt cut short here may have reached the leader: it is sent again
-            # (at least once), and its lease is released so another process goes on.
-            pending = list(passes.values())
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+    try:
+        while not stop.is_set():
+            try:
+                leaders = await leaders_with_webhooks(store)
+            except Exception:  # noqa: BLE001 - the leaders are read again on the next tick
+                log.exception("reading the leaders with webhooks failed")
+                leaders = []
+            for leader in leaders:
+                if leader.leader_id not in passes:
+                    task = passes[leader.leader_id] = asyncio.create_task(deliver(leader))
+                    task.add_done_callback(lambda done, lid=leader.leader_id: finished(lid, done))
+            try:
+                await asyncio.wait_for(stop.wait(), interval_s)
+            except TimeoutError:
+                pass
+    finally:
+        # An attempt cut short here may have reached the leader: it is sent again
+        # (at least once), and its lease is released so another process goes on.
+        pending = list(passes.values())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -14,10 +14,10 @@ from decimal import Decimal
 
 from lua_scripts import calls
 
-from . import members, metrics, roster
+from . import keys, members, metrics, roster
 from .clock import now_ms, rfc3339
 from .coupons import coupon_view
-from .errors import DomainError, over_budget, refusal
+from .errors import DomainError, over_budget
 from .ladder import GUEST
 from .sessions import ProductRow, SessionDef, live_counts, require_def, state_at
 from .store import Store
@@ -60,7 +60,7 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
     now = now_ms()
     # Refuse an ended session before touching the member: a refusal changes nothing.
     if state_at(parsed, now) == "ended":
-        raise refusal("session_ended", f"session {session_id!r} has ended")
+        raise DomainError("session_ended", f"session {session_id!r} has ended")
     ref = await _valid_leader_ref(store, leader_ref)
     member_id, _ = await members.resolve(store, identity, ref)
     ladder = await store.config.ladder()
@@ -109,13 +109,13 @@ async def _enter_room(store: Store, parsed: SessionDef, viewer: str, member_id: 
             # The platform's viewer.joined is not the viewer's attempt: no budget.
             rate=0 if webhook_id else store.settings.entry_rate, burst=store.settings.entry_burst)
         if result.outcome == "stale":
-            store.config.forget(f"session:{parsed.session_id}")
+            store.config.forget(keys.cached_session(parsed.session_id))
             parsed = await require_def(store, parsed.session_id)
             continue
         if result.outcome == "err":
             if result.code == "rate_limited":
                 raise over_budget("entries", result.wait_ms)
-            raise refusal(result.code)
+            raise DomainError(result.code)
         return parsed, result
     raise DomainError("request_in_progress", "the session is being redefined; retry")
 

@@ -1,64 +1,59 @@
-"""Domain refusals. Each carries the contract's machine-readable code and HTTP status."""
+"""Domain refusals: a machine-readable code and a message, nothing about transport.
+
+How each code is answered (its HTTP status, its headers) is the gateway's table
+(gateways/problems.py). A code has one meaning wherever it is raised, so it has one
+status there.
+"""
 
 from __future__ import annotations
 
+# A field inside the typed value the engine was handed: attribute names and list
+# indices, outermost first, e.g. ("tiers", 2, "min_growth").
+Field = tuple[str | int, ...]
+
 
 class DomainError(Exception):
-    """A refusal the client can act on; the gateway renders it as problem+json."""
+    """A refusal the client can act on: a contract code and a message."""
 
-    status = 409
-
-    def __init__(self, code: str, detail: str = "", *, status: int | None = None) -> None:
+    def __init__(self, code: str, detail: str = "") -> None:
         super().__init__(detail or code)
         self.code = code
         self.detail = detail or code.replace("_", " ")
-        if status is not None:
-            self.status = status
+
+
+class InvalidInput(DomainError):
+    """``invalid_request``: a value the engine was handed is wrong, and which field of it.
+
+    The engine names the field as a path through the typed value it received (the
+    msgspec Structs of engine/types.py and engine/platform_events.py): those field names
+    are domain data, the engine's own vocabulary. Where that value came from — a JSON
+    body, a query parameter — and how a path is written there (``$.tiers[2].min_growth``)
+    is the gateway's to say (gateways/problems.py formats ``field``), so the engine
+    never writes a wire notation. ``detail`` is the message alone.
+    """
+
+    def __init__(self, field: Field, message: str) -> None:
+        super().__init__("invalid_request", message)
+        self.field = field
 
 
 class RateLimited(DomainError):
     """Over a budget of attempts: try again after ``retry_after_s`` seconds."""
-
-    status = 429
 
     def __init__(self, detail: str, retry_after_s: int) -> None:
         super().__init__("rate_limited", detail)
         self.retry_after_s = max(1, retry_after_s)
 
 
+class StoreUnavailable(Exception):
+    """The store (Redis) did not answer: unreachable, or not within the deadline.
+
+    Raised by the engine's store client (engine/store.py) and script calls
+    (engine/scripts.py) in place of the Redis client's connection and timeout errors,
+    so that callers outside the engine need not know which client the store uses.
+    """
+
+
 def over_budget(what: str, wait_ms: int) -> RateLimited:
     """The refusal for a script's {"err", "rate_limited", ..., wait_ms}."""
     return RateLimited(f"too many {what}; retry in {(wait_ms + 999) // 1000} s", (wait_ms + 999) // 1000)
-
-
-# The status of every refusal code a script or engine function can raise.
-STATUS_BY_CODE: dict[str, int] = {
-    "unknown_session": 404,
-    "unknown_sku": 404,
-    "unknown_member": 404,
-    "unknown_order": 404,
-    "unknown_leader": 404,
-    "not_eligible": 403,
-    "forbidden": 403,
-    "session_not_live": 409,
-    "session_ended": 409,
-    "not_open_yet": 409,
-    "sale_closed": 409,
-    "sold_out": 409,
-    "limit_exceeded": 409,
-    "coupon_unavailable": 409,
-    "insufficient_points": 409,
-    "points_over_cap": 409,
-    "invalid_state": 409,
-    "request_in_progress": 409,
-    "stock_below_zero": 409,
-    "idempotency_key_reused": 422,
-    "idempotency_key_missing": 400,
-    "rate_limited": 429,
-    "invalid_request": 422,
-}
-
-
-def refusal(code: str, detail: str = "") -> DomainError:
-    """The DomainError for a contract code, with its listed status."""
-    return DomainError(code, detail, status=STATUS_BY_CODE.get(code, 409))

@@ -195,10 +195,10 @@ class StreamSlots:
         held = self.by_token.get(token, 0)
         if held >= self.per_token:
             raise DomainError("too_many_streams", f"this token already has {held} streams open here "
-                              f"(at most {self.per_token}); close one first", status=429)
+                              f"(at most {self.per_token}); close one first")
         if self.open >= self.per_process:
             raise DomainError("too_many_streams", f"this engine process serves {self.open} streams "
-                              f"(at most {self.per_process}); retry later", status=429)
+                              f"(at most {self.per_process}); retry later")
         self.by_token[token] = held + 1
         self.open += 1
 

@@ -37,6 +37,49 @@ ARCHIVE = f"{PREFIX}:archive"
 MEMBER_EPOCH = f"{PREFIX}:member_epoch"
 
 
+# A session slot's outbox holds member-side work still to finish, as "<kind>|<order id>"
+# members scored by when they were written. The scripts that write entries
+# (pay_order.lua, refund_order.lua, release_order.lua) use these very kinds, and
+# reseat_member.lua removes them (tests/scripts/test_outbox_kinds.py checks the Lua side).
+OUTBOX_CREDIT = "credit"  # a paid order: points and growth to the member, the order to its leader
+OUTBOX_DEBIT = "debit"  # a refunded order: earned points and growth back out, the leader told
+OUTBOX_RELEASE_POINTS = "release_points"  # a released order: its held points back to the member
+OUTBOX_KINDS = (OUTBOX_CREDIT, OUTBOX_DEBIT, OUTBOX_RELEASE_POINTS)
+
+
+def outbox_entry(kind: str, order_id: str) -> str:
+    return f"{kind}|{order_id}"
+
+
+def outbox_kind(entry: str) -> tuple[str, str]:
+    """(kind, order id) of an outbox entry."""
+    kind, _, order_id = entry.partition("|")
+    return kind, order_id
+
+
+# Names in each process's configuration cache (engine/config.py): not Redis keys, but
+# named here too, so that what one module caches another can forget by the same name.
+CACHE_LADDER = "ladder"
+CACHE_PROGRAM = "program"
+CACHE_MEMBER_EPOCH = "member_epoch"
+CACHE_WEBHOOK_LEADERS = "webhook_leaders"
+
+
+def cached_session(session_id: str) -> str:
+    """A session's parsed definition (engine/sessions.py ``load_def``)."""
+    return f"session:{session_id}"
+
+
+def cached_commission(leader_id: str) -> str:
+    """A leader's commission rate in thousandths (engine/leaders.py)."""
+    return f"commission:{leader_id}"
+
+
+def cached_leader(leader_id: str) -> str:
+    """That a leader exists (engine/config.py ``leader_exists``)."""
+    return f"leader:{leader_id}"
+
+
 def webhook_seen(webhook_id: str) -> str:
     """Where a platform webhook id is remembered (hashed: the header is the sender's text)."""
     return f"{PREFIX}:webhook:{hashlib.blake2b(webhook_id.encode(), digest_size=16).hexdigest()}"

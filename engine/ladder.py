@@ -6,23 +6,23 @@ import zlib
 from bisect import bisect_right
 from decimal import Decimal
 
-from .errors import DomainError
+from .errors import Field, InvalidInput
 from .types import LadderSpec, NextTier, Tier
 
 GUEST = "guest"
 
 
-def invalid(path: str, message: str) -> DomainError:
-    return DomainError("invalid_request", f"{message} - at `{path}`", status=422)
+def invalid(field: Field, message: str) -> InvalidInput:
+    return InvalidInput(field, message)
 
 
-def thousandths(value: Decimal, path: str, *, low: Decimal, high: Decimal, low_open: bool = False) -> int:
+def thousandths(value: Decimal, field: Field, *, low: Decimal, high: Decimal, low_open: bool = False) -> int:
     """A decimal with at most three places as integer thousandths, bounds checked."""
     if not value.is_finite() or value < low or value > high or (low_open and value == low):
         op = ">" if low_open else ">="
-        raise invalid(path, f"must be {op} {low} and <= {high}")
+        raise invalid(field, f"must be {op} {low} and <= {high}")
     if value != value.quantize(Decimal("0.001")):
-        raise invalid(path, "must have at most 3 decimal places")
+        raise invalid(field, "must have at most 3 decimal places")
     return int(value * 1000)
 
 
@@ -40,20 +40,20 @@ class Ladder:
     @classmethod
     def from_spec(cls, spec: LadderSpec) -> "Ladder":
         if not spec.tiers:
-            raise invalid("$.tiers", "needs at least one tier")
+            raise invalid(("tiers",), "needs at least one tier")
         names: set[str] = set()
         tiers = []
         for i, t in enumerate(spec.tiers):
             if t.name == GUEST:
-                raise invalid(f"$.tiers[{i}].name", "`guest` is reserved for viewers who are not members")
+                raise invalid(("tiers", i, "name"), "`guest` is reserved for viewers who are not members")
             if t.name in names:
-                raise invalid(f"$.tiers[{i}].name", "tier names must be unique")
+                raise invalid(("tiers", i, "name"), "tier names must be unique")
             names.add(t.name)
             if i == 0 and t.min_growth != 0:
-                raise invalid(f"$.tiers[{i}].min_growth", "the first tier starts at 0")
+                raise invalid(("tiers", i, "min_growth"), "the first tier starts at 0")
             if i > 0 and t.min_growth <= spec.tiers[i - 1].min_growth:
-                raise invalid(f"$.tiers[{i}].min_growth", "must rise strictly")
-            milli = thousandths(t.points_multiplier, f"$.tiers[{i}].points_multiplier",
+                raise invalid(("tiers", i, "min_growth"), "must rise strictly")
+            milli = thousandths(t.points_multiplier, ("tiers", i, "points_multiplier"),
                                 low=Decimal(0), high=Decimal(10), low_open=True)
             tiers.append(Tier(t.name, t.min_growth, Decimal(milli) / 1000))
         return cls(tiers)

@@ -1,7 +1,7 @@
-"""A leader's routed-order stream read once per process, for every one of its SSE clients.
+"""A leader's routed-order stream read once per process, for every one of its stream clients.
 
 The feed holds the only blocking ``XREAD`` of the leader's stream key in this process
-and hands each entry, framed as a server-sent event once, to every subscriber. Its
+and hands each entry, decoded once, to every subscriber. Its
 reads go over a Redis client of the feeds' own: however many leaders are watched, the
 connection pool the orders use is never held by a blocking read.
 """
@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import redis
 from redis.asyncio.cluster import RedisCluster
 
+from .errors import StoreUnavailable
 from .fanout import Feed, Feeds
 from .settings import Settings
 from .store import connect
@@ -27,9 +28,11 @@ log = logging.getLogger("livebenefits.leaders")
 
 
 class Routed(NamedTuple):
-    """One entry of a leader's stream: its id as numbers (to compare) and its SSE frame."""
+    """One entry of a leader's stream: its id as numbers (to compare) and as given out, its event and JSON data."""
     at: tuple[int, int]
-    frame: bytes
+    entry_id: str
+    event: str
+    data: str
 
 
 def entry_at(entry_id: str) -> tuple[int, int]:
@@ -38,8 +41,7 @@ def entry_at(entry_id: str) -> tuple[int, int]:
 
 
 def routed(entry_id: str, fields: dict[str, str]) -> Routed:
-    frame = f"id: {entry_id}\nevent: {fields['event']}\ndata: {fields['data']}\n\n".encode()
-    return Routed(entry_at(entry_id), frame)
+    return Routed(entry_at(entry_id), entry_id, fields["event"], fields["data"])
 
 
 class LeaderFeed(Feed[Routed]):
@@ -58,7 +60,7 @@ class LeaderFeed(Feed[Routed]):
         while True:
             try:
                 answer = await self._client.xread({self.key: self.position}, count=READ_COUNT, block=READ_BLOCK_MS)
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            except (StoreUnavailable, redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 # From where it stopped, once Redis answers again: nothing lost or repeated.
                 log.warning("leader stream %s: Redis read failed (%s); retrying", self.key, exc)
                 await asyncio.sleep(1)

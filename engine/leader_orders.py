@@ -16,8 +16,8 @@ from lua_scripts import calls
 
 from . import keys
 from .clock import now_ms
-from .errors import DomainError, refusal
-from .leader_feed import LeaderFeeds, entry_at, routed
+from .errors import DomainError
+from .leader_feed import LeaderFeeds, Routed, entry_at, routed
 from .orders import decode_order, find
 from .payments import LeaderOrder, leader_view
 from .store import Store
@@ -25,8 +25,7 @@ from .store import Store
 # A stream entry id: milliseconds and a sequence number, each an unsigned 64-bit integer
 # in ASCII digits (``\d`` would also take other scripts' digits, which Redis refuses).
 _CURSOR = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
-_U64 = 2**64 - 1
-KEEPALIVE_S = 15
+_U64 = CURSOR_PART_MAX = 2**64 - 1
 _PAGE = 100
 _decode = msgspec.json.Decoder(LeaderOrder).decode
 
@@ -45,12 +44,14 @@ class LeaderOrders(msgspec.Struct):
     totals: Totals
 
 
-def parse_cursor(text: str, name: str, where: str) -> Cursor:
-    """A cursor given out by this engine (``<ms>-<seq>``), or 422 naming ``name``, the field it came in."""
+def parse_cursor(text: str) -> Cursor | None:
+    """A cursor given out by this engine (``<ms>-<seq>``, each part at most CURSOR_PART_MAX), or None.
+
+    The caller knows where ``text`` came from, so it words the refusal.
+    """
     found = _CURSOR.fullmatch(text)
     if found is None or int(found[1]) > _U64 or int(found[2]) > _U64:
-        raise DomainError("invalid_request", f"`{name}` is not a cursor this engine gave out: <ms>-<seq>, "
-                          f"ASCII digits, each at most {_U64} - at `{where}`", status=422)
+        return None
     return int(found[1]), int(found[2])
 
 
@@ -92,17 +93,17 @@ async def _current_status(store: Store, orders: list[LeaderOrder]) -> list[str]:
     return [decode_order(raw).status if raw else order.status for order, raw in zip(orders, await pipe.execute())]
 
 
-async def stream(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_id: Cursor | None
-                 ) -> AsyncIterator[bytes]:
-    """Server-sent events: each routed or refunded order once, from after ``last_event_id``.
+async def watch(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_id: Cursor | None, *,
+                quiet_s: float) -> AsyncIterator[Routed | None]:
+    """Each routed or refunded order once, from after ``last_event_id``; None after ``quiet_s`` of silence.
 
-    Without one, the stream starts with what is routed from now on. The first chunk
-    (``retry:``) comes once the start is fixed: everything routed after it reaches the
-    client. What came before joining is read from the stream's history (non-blocking
+    Without a cursor, it starts with what is routed from now on. The first value (a
+    None) comes once the start is fixed: everything routed after it reaches the
+    caller. What came before joining is read from the stream's history (non-blocking
     XRANGE pages), then the process's one reader of the key (engine/leader_feed.py)
-    hands over the rest; entries both paths saw are sent once, by id. A client too slow
-    for its inbox reads history again from its last event. A keep-alive comment goes
-    out after KEEPALIVE_S of silence.
+    hands over the rest; entries both paths saw are yielded once, by id. A caller too
+    slow for its inbox reads history again from its last entry. How each value travels
+    is the caller's (gateways/sse.py frames them as server-sent events).
     """
     lk = keys.LeaderKeys(leader_id)
     feed, inbox = await feeds.join(lk.stream)
@@ -111,7 +112,7 @@ async def stream(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_id
             newest = await store.client.xrevrange(lk.stream, "+", "-", count=1)
             last_event_id = entry_at(newest[0][0]) if newest else (0, 0)
         sent = last_event_id
-        yield b"retry: 1000\n\n"
+        yield None
         behind = True
         while True:
             if behind:
@@ -121,11 +122,11 @@ async def stream(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_id
                 for entry_id, fields in page:
                     event = routed(entry_id, fields)
                     sent = event.at
-                    yield event.frame
+                    yield event
                 behind = len(page) == _PAGE
                 continue
-            if not await inbox.wait(KEEPALIVE_S):
-                yield b": keep-alive\n\n"
+            if not await inbox.wait(quiet_s):
+                yield None
                 continue
             if inbox.closed:
                 return
@@ -136,7 +137,7 @@ async def stream(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_id
             for event in inbox.take():
                 if event.at > sent:
                     sent = event.at
-                    yield event.frame
+                    yield event
     finally:
         feeds.leave(feed, inbox)
 
@@ -147,11 +148,11 @@ async def fulfil(store: Store, leader_id: str, order_id: str) -> LeaderOrder:
     order = await find(store, order_id) if routed else None
     if order is None or not routed.startswith("routed|"):
         if routed and routed.startswith("refunded|"):
-            raise refusal("invalid_state", "the order was refunded")
-        raise refusal("unknown_order", f"no order {order_id!r} routed to {leader_id!r}")
+            raise DomainError("invalid_state", "the order was refunded")
+        raise DomainError("unknown_order", f"no order {order_id!r} routed to {leader_id!r}")
     k = keys.SessionKeys(order.session_id)
     result = await calls.fulfil_order(store.scripts, k, order_id=order_id, now=now_ms())
     if result.outcome == "err":
-        raise refusal("invalid_state", f"order is {order.status}; only a paid order can be fulfilled")
+        raise DomainError("invalid_state", f"order is {order.status}; only a paid order can be fulfilled")
     commission = int(routed.split("|")[3])
     return await leader_view(store, decode_order(result.value), leader_id, commission)

@@ -18,12 +18,12 @@ UNASSIGNED = "unassigned"
 
 async def put(store: Store, leader_id: str, spec: LeaderSpec) -> Leader:
     if leader_id == UNASSIGNED:
-        raise invalid("$.leader_id", f"`{UNASSIGNED}` is where orders without a leader go; it is not a leader")
-    thousandths(spec.commission_rate, "$.commission_rate", low=Decimal(0), high=Decimal("0.5"))
+        raise invalid(("leader_id",), f"`{UNASSIGNED}` is where orders without a leader go; it is not a leader")
+    thousandths(spec.commission_rate, ("commission_rate",), low=Decimal(0), high=Decimal("0.5"))
     leader = Leader(leader_id, spec.name, spec.webhook_url, spec.commission_rate)
     await store.client.hset(keys.LEADERS, leader_id, encode(leader))
-    store.config.forget(f"commission:{leader_id}")
-    store.config.forget("webhook_leaders")
+    store.config.forget(keys.cached_commission(leader_id))
+    store.config.forget(keys.CACHE_WEBHOOK_LEADERS)
     return leader
 
 
@@ -37,4 +37,4 @@ async def commission_milli(store: Store, leader_id: str) -> int:
     async def load() -> int:
         leader = await get(store, leader_id)
         return int(leader.commission_rate * 1000) if leader else 0
-    return await store.config.cached(f"commission:{leader_id}", load)
+    return await store.config.cached(keys.cached_commission(leader_id), load)

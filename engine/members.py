@@ -18,7 +18,7 @@ import msgspec
 from lua_scripts import calls
 
 from . import keys, roster
-from .errors import refusal
+from .errors import DomainError
 from .identity import InvalidIdentity, member_named, normalise
 from .store import Store
 from .types import ImportRejection, ImportReport, Member, MemberLine
@@ -104,7 +104,7 @@ async def enrol(store: Store, identity: str, leader_ref: str, candidate: str) ->
 async def get(store: Store, member_id: str) -> Member:
     state = await touch(store, member_id)
     if state is None:
-        raise refusal("unknown_member", f"no member {member_id!r}")
+        raise DomainError("unknown_member", f"no member {member_id!r}")
     ladder = await store.config.ladder()
     return Member(member_id, ladder.tier_for(state.growth).name, state.growth, state.points,
                   state.leader_id, state.identities)
@@ -239,6 +239,8 @@ async def _check_line(store: Store, number: int, member: MemberLine, leaders: se
         return None
     if member.leader_id is not None and member.leader_id not in leaders:
         if not await store.config.leader_exists(member.leader_id):
+            # Written as msgspec writes the other rejections of a line it decoded here
+            # (``$.growth``), so a report reads one way: the line is the engine's input.
             report.rejected.append(ImportRejection(number, f"unknown leader {member.leader_id!r} - at `$.leader_id`"))
             return None
         leaders.add(member.leader_id)

@@ -19,7 +19,7 @@ from lua_scripts import calls
 
 from . import keys, members, metrics, roster
 from .clock import now_ms, rfc3339
-from .errors import DomainError, over_budget, refusal
+from .errors import DomainError, over_budget
 from .sessions import SessionDef, load_def, require_def, state_at
 from .store import Store
 from .types import Order, OrderList, OrderRequest
@@ -89,12 +89,12 @@ def _precheck(parsed: SessionDef, request: OrderRequest, tier: str, now: int) ->
     The script checks all of them again, atomically; this only spares Redis.
     """
     if state_at(parsed, now) != "live":
-        raise refusal("session_not_live", f"session {parsed.session_id!r} is not live")
+        raise DomainError("session_not_live", f"session {parsed.session_id!r} is not live")
     product = next((p for p in parsed.products if p.spec.sku == request.sku), None)
     if product is None:
-        raise refusal("unknown_sku", f"no SKU {request.sku!r} in this session")
+        raise DomainError("unknown_sku", f"no SKU {request.sku!r} in this session")
     if not product.visible_to(tier):
-        raise refusal("not_eligible", f"{request.sku!r} is for {', '.join(product.spec.tiers or [])} members")
+        raise DomainError("not_eligible", f"{request.sku!r} is for {', '.join(product.spec.tiers or [])} members")
 
 
 def _fingerprint(session_id: str, request: OrderRequest) -> str:
@@ -157,7 +157,7 @@ async def _unseated_buyer(store: Store, identity: str, member_id: str | None, gu
 
 def _refused(session_id: str, tier: str, code: str, detail: str = "") -> DomainError:
     metrics.child(metrics.ORDERS, session_id, tier, code).inc()
-    return refusal(code, detail)
+    return DomainError(code, detail)
 
 
 async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str, request: OrderRequest,
@@ -194,7 +194,7 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
             break
         # The first request with this key is finishing its member-side half: wait for it.
         if asyncio.get_running_loop().time() > deadline:
-            raise refusal("request_in_progress", "a request with this Idempotency-Key is still running")
+            raise DomainError("request_in_progress", "a request with this Idempotency-Key is still running")
         await asyncio.sleep(0.02)
     outcome = reply.outcome
     if outcome == "unseated":
@@ -263,7 +263,7 @@ async def finish_points_release(store: Store, order: StoredOrder) -> None:
     await calls.release_points(store.scripts, keys.MemberKeys(order.member_id), member_id=order.member_id,
                                order_id=order.order_id)
     await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox,
-                            f"release_points|{order.order_id}")
+                            keys.outbox_entry(keys.OUTBOX_RELEASE_POINTS, order.order_id))
 
 
 async def find(store: Store, order_id: str) -> StoredOrder | None:
@@ -275,12 +275,12 @@ async def cancel(store: Store, identity: str, order_id: str) -> Order:
     member_id, _ = await members.resolve(store, identity)
     order = await find(store, order_id) if member_id else None
     if order is None or order.member_id != member_id:
-        raise refusal("unknown_order", f"no order {order_id!r}")
+        raise DomainError("unknown_order", f"no order {order_id!r}")
     released = await release(store, order, "cancelled", caller=member_id)
     if released is None:
         current = await find(store, order_id)
         status = current.status if current else "gone"
-        raise refusal("invalid_state", f"order is {status}; only a reserved order can be cancelled")
+        raise DomainError("invalid_state", f"order is {status}; only a reserved order can be cancelled")
     parsed = await load_def(store, order.session_id)
     return order_view(released, parsed.offset_minutes if parsed else 0)
 

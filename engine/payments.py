@@ -16,7 +16,7 @@ from lua_scripts import calls
 from . import keys, leaders, metrics, roster
 from .clock import now_ms
 from .codec import encode
-from .errors import DomainError, refusal
+from .errors import DomainError, InvalidInput
 from .orders import StoredOrder, decode_order, find, order_view
 from .sessions import load_def
 from .store import Store
@@ -40,11 +40,12 @@ class Outcome(msgspec.Struct):
 
 async def _done(store: Store, order: StoredOrder, kind: str) -> None:
     """The member-side half is finished: its outbox entry goes."""
-    await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox, f"{kind}|{order.order_id}")
+    await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox,
+                            keys.outbox_entry(kind, order.order_id))
 
 
 def _unknown_order(order_id: str) -> DomainError:
-    return DomainError("invalid_request", f"no order {order_id!r} - at `$.data.order_id`", status=422)
+    return InvalidInput(("data", "order_id"), f"no order {order_id!r}")
 
 
 async def pay(store: Store, order_id: str, amount: int) -> Outcome:
@@ -60,8 +61,8 @@ async def pay(store: Store, order_id: str, amount: int) -> Outcome:
         if result.value == "unknown_order":
             raise _unknown_order(order_id)
         if result.value == "amount_mismatch":
-            raise refusal("amount_mismatch", f"amount {amount} is not the order's amount_due {order.amount_due}")
-        raise refusal(result.value, "the order is still being placed; retry")
+            raise DomainError("amount_mismatch", f"amount {amount} is not the order's amount_due {order.amount_due}")
+        raise DomainError(result.value, "the order is still being placed; retry")
     paid = decode_order(result.value)
     if result.outcome != "paid":
         return Outcome(result.outcome, paid)
@@ -80,7 +81,7 @@ async def finish_credit(store: Store, order: StoredOrder) -> Outcome:
     if credited.outcome == "err":
         # Only a member record lost outside the engine gets here: nothing to credit.
         log.error("order %s paid, but member %s is missing: not credited", order.order_id, order.member_id)
-        await _done(store, order, "credit")
+        await _done(store, order, keys.OUTBOX_CREDIT)
         return Outcome("paid", order)
     outcome, before, after, leader_id = credited.outcome, credited.growth_before, credited.growth_after, \
         credited.leader_id
@@ -88,7 +89,8 @@ async def finish_credit(store: Store, order: StoredOrder) -> Outcome:
         await route(store, order, leader_id)
     # The member's seat in the room takes the tier its growth now gives: the next order
     # there is priced at it. The outbox entry goes in the same step.
-    await roster.reseat(store, order.session_id, order.member_id, int(after), f"credit|{order.order_id}")
+    await roster.reseat(store, order.session_id, order.member_id, int(after),
+                        keys.outbox_entry(keys.OUTBOX_CREDIT, order.order_id))
     ladder = await store.config.ladder()
     if outcome == "ok":
         metrics.count_growth(ladder, int(before), int(after))
@@ -121,7 +123,7 @@ async def refund(store: Store, order_id: str) -> Outcome:
     if result.outcome == "err":
         if result.value == "unknown_order":
             raise _unknown_order(order_id)
-        raise refusal("invalid_state", f"order is {order.status}; only a paid order can be refunded")
+        raise DomainError("invalid_state", f"order is {order.status}; only a paid order can be refunded")
     refunded = decode_order(result.value)
     if result.outcome == "duplicate" or order.status == "paid_after_release":
         return Outcome(result.outcome, refunded)
@@ -135,7 +137,7 @@ async def finish_debit(store: Store, order: StoredOrder) -> Outcome:
     if debited.outcome == "err":
         log.error("order %s refunded, but member %s is missing: nothing to take back",
                   order.order_id, order.member_id)
-        await _done(store, order, "debit")
+        await _done(store, order, keys.OUTBOX_DEBIT)
         return Outcome("refunded", order)
     before, after, leader_id = debited.growth_before, debited.growth_after, debited.leader_id
     if leader_id:
@@ -144,6 +146,7 @@ async def finish_debit(store: Store, order: StoredOrder) -> Outcome:
         commission = int(routed.split("|")[3]) if routed.count("|") == 3 else 0
         event = encode(await leader_view(store, order, leader_id, commission))
         await calls.unroute_order(store.scripts, lk, order_id=order.order_id, event=event)
-    await roster.reseat(store, order.session_id, order.member_id, int(after), f"debit|{order.order_id}")
+    await roster.reseat(store, order.session_id, order.member_id, int(after),
+                        keys.outbox_entry(keys.OUTBOX_DEBIT, order.order_id))
     ladder = await store.config.ladder()
     return Outcome("refunded", order, ladder.tier_for(int(before)).name, ladder.tier_for(int(after)).name)

@@ -16,7 +16,7 @@ from lua_scripts import calls
 
 from . import entry, keys, members, metrics, payments, roster, sessions
 from .clock import now_ms
-from .errors import DomainError, refusal
+from .errors import DomainError, Field, InvalidInput
 from .identity import InvalidIdentity, normalise
 from .platform_events import (LiveEnded, LiveStarted, OrderPaid, OrderRefunded, PlatformEvent,
                               ViewerJoined, ViewerLeft, ViewerShared, ViewerWatched)
@@ -37,7 +37,7 @@ async def receive(store: Store, webhook_id: str, event: PlatformEvent) -> str:
         if done == "done":
             # A repeat is told what needs acting on again: a refund is not lost with an answer.
             return kept or "duplicate"
-        raise refusal("request_in_progress", "this webhook-id is being applied; retry later")
+        raise DomainError("request_in_progress", "this webhook-id is being applied; retry later")
     try:
         result = await apply(store, webhook_id, event)
     except BaseException:
@@ -47,15 +47,15 @@ async def receive(store: Store, webhook_id: str, event: PlatformEvent) -> str:
     return result
 
 
-def _identity(raw: str, path: str) -> str:
+def _identity(raw: str, field: Field) -> str:
     try:
         return normalise(raw)
     except InvalidIdentity as exc:
-        raise DomainError("invalid_request", f"{exc} - at `{path}`", status=422) from None
+        raise InvalidInput(field, str(exc)) from None
 
 
 def _unknown_session(session_id: str) -> DomainError:
-    return DomainError("invalid_request", f"no session {session_id!r} - at `$.data.session_id`", status=422)
+    return InvalidInput(("data", "session_id"), f"no session {session_id!r}")
 
 
 async def _require_session(store: Store, session_id: str) -> None:
@@ -74,11 +74,11 @@ async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
             return "applied"
         case ViewerJoined(data=d):
             return await _joined(store, webhook_id, d.session_id,
-                                 [_identity(i, f"$.data.identities[{n}]") for n, i in enumerate(d.identities)],
+                                 [_identity(i, ("data", "identities", n)) for n, i in enumerate(d.identities)],
                                  d.leader_ref)
         case ViewerLeft(data=d):
             await _require_session(store, d.session_id)
-            identity = _identity(d.identity, "$.data.identity")
+            identity = _identity(d.identity, ("data", "identity"))
             member_id, _ = await members.resolve(store, identity)
             k = keys.SessionKeys(d.session_id)
             left = await calls.leave_session(store.scripts, k, viewer=member_id or identity)
@@ -92,7 +92,7 @@ async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
             return PAID_AFTER_RELEASE if paid.order.status == PAID_AFTER_RELEASE else paid.status
         case OrderRefunded(data=d):
             return (await payments.refund(store, d.order_id)).status
-    raise DomainError("invalid_request", f"unhandled event {type(event).__name__}", status=422)
+    raise DomainError("invalid_request", f"unhandled event {type(event).__name__}")
 
 
 async def _joined(store: Store, webhook_id: str, session_id: str, identities: list[str],
@@ -147,7 +147,7 @@ async def link(store: Store, identities: list[str]) -> tuple[str | None, bool]:
 async def _growth(store: Store, webhook_id: str, event: ViewerWatched | ViewerShared) -> str:
     d = event.data
     await _require_session(store, d.session_id)
-    identity = _identity(d.identity, "$.data.identity")
+    identity = _identity(d.identity, ("data", "identity"))
     member_id, _ = await members.resolve(store, identity)
     if member_id is None:
         return "ignored"  # growth needs a member; a guest's minutes are not kept

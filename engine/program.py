@@ -17,7 +17,7 @@ class Program:
     @classmethod
     def from_spec(cls, spec: ProgramSpec) -> "Program":
         """The rules, checked: the ratio is a decimal in [0, 1] with at most 3 places."""
-        milli = thousandths(spec.max_points_discount_ratio, "$.max_points_discount_ratio",
+        milli = thousandths(spec.max_points_discount_ratio, ("max_points_discount_ratio",),
                             low=Decimal(0), high=Decimal(1))
         return cls(spec, milli)
 

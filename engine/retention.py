@@ -63,6 +63,6 @@ async def retire(store: Store, session_id: str) -> bool:
             log.info("session %s not retired yet: order %s is still open", session_id, result.value)
             return False
     await store.client.srem(keys.SESSIONS, session_id)
-    store.config.forget(f"session:{session_id}")
+    store.config.forget(keys.cached_session(session_id))
     log.info("session %s retired: %d orders forgotten, final stats archived", session_id, len(order_ids))
     return True

@@ -25,7 +25,7 @@ async def generation(store: Store, ladder: Ladder) -> str:
 async def imported(store: Store) -> None:
     """A member import may have changed tiers: every seat written before it is stale."""
     await store.client.incr(keys.MEMBER_EPOCH)
-    store.config.forget("member_epoch")
+    store.config.forget(keys.CACHE_MEMBER_EPOCH)
 
 
 async def reseat(store: Store, session_id: str, member_id: str, growth: int, outbox_entry: str = "",

@@ -13,7 +13,15 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from .coalesce import Coalescer, coalescer_for
+from .errors import StoreUnavailable
+
+# What a script call raises when the store does not answer: unreachable, or past the
+# call's deadline (the coalescer's expiry is a redis TimeoutError).
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 
 # Called with (script name, keys) before every script call; tests use it to prove that
 # no call spans two hash slots.
@@ -74,6 +82,8 @@ class Scripts:
             # Past the deadline the call fails; its batch may still be answered later,
             # and the coalescer drops that answer.
             return await self._coalescer.submit(handle, keys, args, self._timeout_s)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(str(exc)) from exc
         finally:
             self._timed(name, started)
 
@@ -91,6 +101,8 @@ class Scripts:
             for name, _, _ in calls:
                 self._timed(name, started)
         for answer in answers:
+            if isinstance(answer, _UNAVAILABLE):
+                raise StoreUnavailable(str(answer)) from answer
             if isinstance(answer, BaseException):
                 raise answer
         return answers

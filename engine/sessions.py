@@ -19,7 +19,7 @@ from lua_scripts import calls
 from . import keys, metrics
 from .clock import now_ms, to_ms
 from .codec import encode
-from .errors import DomainError, refusal
+from .errors import DomainError, Field, InvalidInput
 from .ladder import GUEST, invalid, thousandths
 from .store import Store
 from .types import ProductSpec, ProductState, SessionSpec, SessionView, StockDelta
@@ -67,12 +67,12 @@ class SessionDef:
         return int(self.spec.points_multiplier * 1000)
 
 
-def _aware(moment: datetime, path: str) -> int:
+def _aware(moment: datetime, field: Field) -> int:
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise invalid(path, "must carry a UTC offset (RFC 3339)")
+        raise invalid(field, "must carry a UTC offset (RFC 3339)")
     # Far-off years would overflow when rendered in another offset; no sale is that far.
     if not 2000 <= moment.year <= 2200:
-        raise invalid(path, "must be between the years 2000 and 2200")
+        raise invalid(field, "must be between the years 2000 and 2200")
     return to_ms(moment)
 
 
@@ -93,32 +93,32 @@ def state_at(parsed: SessionDef, now: int) -> str:
 def build_def(session_id: str, spec: SessionSpec, version: str, override: str = "",
               dropped_skus: list[str] | None = None) -> SessionDef:
     """The checked, parsed definition, or a 422 naming the first bad field."""
-    starts = _aware(spec.starts_at, "$.starts_at")
-    ends = _aware(spec.ends_at, "$.ends_at")
+    starts = _aware(spec.starts_at, ("starts_at",))
+    ends = _aware(spec.ends_at, ("ends_at",))
     if ends <= starts:
-        raise invalid("$.ends_at", "must be after starts_at")
-    thousandths(spec.points_multiplier, "$.points_multiplier", low=Decimal(0), high=Decimal(10), low_open=True)
+        raise invalid(("ends_at",), "must be after starts_at")
+    thousandths(spec.points_multiplier, ("points_multiplier",), low=Decimal(0), high=Decimal(10), low_open=True)
     products, seen = [], set()
     for i, p in enumerate(spec.products):
-        at = f"$.products[{i}]"
+        at = ("products", i)
         if p.sku in seen:
-            raise invalid(f"{at}.sku", "SKUs must be unique within a session")
+            raise invalid((*at, "sku"), "SKUs must be unique within a session")
         seen.add(p.sku)
-        opens = _aware(p.opens_at, f"{at}.opens_at") if p.opens_at else starts
-        closes = _aware(p.closes_at, f"{at}.closes_at") if p.closes_at else ends
+        opens = _aware(p.opens_at, (*at, "opens_at")) if p.opens_at else starts
+        closes = _aware(p.closes_at, (*at, "closes_at")) if p.closes_at else ends
         if closes <= opens:
-            raise invalid(f"{at}.closes_at", "must be after opens_at")
+            raise invalid((*at, "closes_at"), "must be after opens_at")
         products.append(ProductDef(p, opens, closes))
     templates = set()
     for i, c in enumerate(spec.coupons):
-        at = f"$.coupons[{i}]"
+        at = ("coupons", i)
         if c.template_id in templates:
-            raise invalid(f"{at}.template_id", "template ids must be unique within a session")
+            raise invalid((*at, "template_id"), "template ids must be unique within a session")
         templates.add(c.template_id)
         if c.tiers is not None and GUEST in c.tiers:
-            raise invalid(f"{at}.tiers", "coupons need a member: `guest` cannot hold one")
+            raise invalid((*at, "tiers"), "coupons need a member: `guest` cannot hold one")
         if c.kind == "percent_off" and not 1 <= c.value <= 99:
-            raise invalid(f"{at}.value", "a percent_off coupon is 1-99 percent")
+            raise invalid((*at, "value"), "a percent_off coupon is 1-99 percent")
     return SessionDef(session_id, keys.SessionKeys(session_id), version, spec, products,
                       _offset_minutes(spec.starts_at), override, dropped_skus or [])
 
@@ -167,7 +167,7 @@ async def define(store: Store, session_id: str, spec: SessionSpec) -> SessionVie
             await store.client.sadd(keys.SESSIONS, session_id)
             ladder = await store.config.ladder()
             metrics.prepare_session(session_id, [t.name for t in ladder.tiers] + [GUEST])
-            store.config.forget(f"session:{session_id}")
+            store.config.forget(keys.cached_session(session_id))
             return await view(store, session_id)
     raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
 
@@ -180,13 +180,13 @@ async def load_def(store: Store, session_id: str) -> SessionDef | None:
             return None
         return build_def(session_id, msgspec.json.decode(raw, type=SessionSpec), version, override or "",
                          [sku for sku in (dropped or "").split(",") if sku])
-    return await store.config.cached(f"session:{session_id}", load)
+    return await store.config.cached(keys.cached_session(session_id), load)
 
 
 async def require_def(store: Store, session_id: str) -> SessionDef:
     parsed = await load_def(store, session_id)
     if parsed is None:
-        raise refusal("unknown_session", f"no session {session_id!r}")
+        raise DomainError("unknown_session", f"no session {session_id!r}")
     return parsed
 
 
@@ -226,11 +226,11 @@ async def live_counts(store: Store, session_id: str, member_id: str = "", genera
         result = await calls.read_products(store.scripts, k, parsed.product_keys, parsed.skus, member_id=member_id,
                                            now=now_ms(), version=parsed.version, generation=generation, tier=tier)
         if result.outcome == "err":
-            raise refusal(result.code)
+            raise DomainError(result.code)
         if result.outcome == "unseated":
             return None
         if result.outcome == "stale":
-            store.config.forget(f"session:{session_id}")
+            store.config.forget(keys.cached_session(session_id))
             continue
         return Shelf(parsed, result.state, [ProductRow(*row) for row in result.rows], result.tier)
     raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
@@ -260,9 +260,9 @@ async def set_state(store: Store, session_id: str, state: str) -> SessionView:
         parsed = await require_def(store, session_id)
         done = await calls.set_session_state(store.scripts, parsed.keys, parsed.product_keys, state=state,
                                              version=parsed.version)
-        store.config.forget(f"session:{session_id}")
+        store.config.forget(keys.cached_session(session_id))
         if done == "unknown":
-            raise refusal("unknown_session", f"no session {session_id!r}")
+            raise DomainError("unknown_session", f"no session {session_id!r}")
         if done == "ok":
             return await view(store, session_id)
     raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
@@ -271,10 +271,10 @@ async def set_state(store: Store, session_id: str, state: str) -> SessionView:
 async def adjust_stock(store: Store, session_id: str, sku: str, change: StockDelta) -> int:
     parsed = await require_def(store, session_id)
     if sku not in parsed.skus:
-        raise refusal("unknown_sku", f"no SKU {sku!r} in session {session_id!r}")
+        raise DomainError("unknown_sku", f"no SKU {sku!r} in session {session_id!r}")
     result = await calls.adjust_stock(store.scripts, parsed.keys, sku=sku, delta=change.delta)
     if result.outcome == "err":
         if result.value == "stock_below_zero":
-            raise DomainError("invalid_request", "stock left cannot go below zero - at `$.delta`", status=422)
-        raise refusal(result.value)
+            raise InvalidInput(("delta",), "stock left cannot go below zero")
+        raise DomainError(result.value)
     return int(result.value)

@@ -10,7 +10,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from .codec import encode
-from .errors import DomainError
+from .errors import DomainError, StoreUnavailable
 from .fanout import Feed, Feeds
 from .ladder import GUEST
 from .sessions import shelf
@@ -20,8 +20,6 @@ log = logging.getLogger("livebenefits.stats")
 
 # The contract asks for an event at least once a second while anything changes.
 POLL_S = 0.5
-# Proxies and load balancers close connections that stay silent for a minute or so.
-KEEPALIVE_S = 15.0
 
 COUNTERS = ("entries", "online", "orders", "units", "gmv", "coupons_issued", "coupons_redeemed", "points_awarded")
 # Counters kept per product as "<kind>:<tier>" fields rather than in the stats hash.
@@ -75,12 +73,6 @@ async def session_stats(store: Store, session_id: str) -> SessionStats:
     return SessionStats(session_id, state, tiers, products)
 
 
-def stats_event(stats: SessionStats | bytes) -> bytes:
-    """One server-sent event named ``stats`` carrying the stats object as JSON."""
-    data = stats if isinstance(stats, bytes) else encode(stats)
-    return b"event: stats\ndata: " + data + b"\n\n"
-
-
 class StatsFeed(Feed[bytes]):
     """One session's stats, polled every ``poll_s`` for all of its stream clients in this process.
 
@@ -110,7 +102,7 @@ class StatsFeed(Feed[bytes]):
                 if exc.code == "unknown_session":
                     return  # gone: its streams end
                 continue  # being redefined: the next poll reads it
-            except (aioredis.RedisError, OSError) as exc:
+            except (StoreUnavailable, aioredis.RedisError, OSError) as exc:
                 # A Redis hiccup must not end a dashboard's stream; keep-alives continue.
                 log.warning("stats for %s unreadable: %s", self.key, exc)
                 continue
@@ -126,27 +118,27 @@ class StatsFeeds(Feeds[StatsFeed]):
         super().__init__(lambda session_id: StatsFeed(store, session_id, poll_s))
 
 
-async def stream(feeds: StatsFeeds, session_id: str, *, keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[bytes]:
-    """Server-sent events: the stats at once, then whenever their JSON changes.
+async def watch(feeds: StatsFeeds, session_id: str, *, quiet_s: float) -> AsyncIterator[bytes | None]:
+    """A session's stats as JSON at once, then whenever it changes; None after ``quiet_s`` without a change.
 
-    The first chunk comes once the session's feed has read it (an unknown session
-    raises before anything is sent). A comment goes out after ``keepalive_s`` of
-    silence. It runs until the client goes away (the response cancels it) or the
-    session disappears.
+    The first value comes once the session's feed has read it (an unknown session
+    raises before anything is yielded). It runs until the caller closes it or the
+    session disappears. How each value travels is the caller's (gateways/sse.py frames
+    them as server-sent events, a None as a keep-alive comment).
     """
     feed, inbox = await feeds.join(session_id)
     try:
         last = feed.latest
-        yield b"retry: 1000\n\n" + stats_event(last)
+        yield last
         while True:
-            if not await inbox.wait(keepalive_s):
-                yield b": keep-alive\n\n"
+            if not await inbox.wait(quiet_s):
+                yield None
                 continue
             if inbox.closed:
                 return
             for current in inbox.take():
                 if current != last:
                     last = current
-                    yield stats_event(current)
+                    yield current
     finally:
         feeds.leave(feed, inbox)

@@ -1,4 +1,9 @@
-"""The engine's handle on Redis: client, registered scripts, configuration cache."""
+"""The engine's handle on Redis: client, registered scripts, configuration cache.
+
+The client raises the engine's ``StoreUnavailable`` where redis-py raises its
+connection and timeout errors (after redis-py has dropped the broken connection), so
+nothing outside the engine needs to know the store is Redis.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import metrics
 from .config import ConfigCache
+from .errors import StoreUnavailable
 from .scripts import Observer, Scripts
 from .settings import Settings
 
@@ -72,14 +82,71 @@ _POOL_WAIT_S = 5
 _SOCKET_TIMEOUT_S = 10
 
 
+# What redis-py raises when the store does not answer (its subclasses included).
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(str(exc))
+
+
+class _Pipeline(Pipeline):
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        try:
+            return await super().execute(raise_on_error)
+        except UNAVAILABLE as exc:
+            raise unavailable(exc) from exc
+
+
+class _Redis(aioredis.Redis):
+    """One Redis; its commands and pipelines raise StoreUnavailable for redis-py's connection and timeout errors."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **options)
+        except UNAVAILABLE as exc:
+            raise unavailable(exc) from exc
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> _Pipeline:
+        return _Pipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+
+class _ClusterPipeline(ClusterPipeline):
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        try:
+            return await super().execute(raise_on_error, allow_redirections)
+        except UNAVAILABLE as exc:
+            raise unavailable(exc) from exc
+
+
+class _RedisCluster(aioredis.RedisCluster):
+    """A Redis Cluster; as ``_Redis``."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except UNAVAILABLE as exc:
+            raise unavailable(exc) from exc
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> _ClusterPipeline:
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # type: ignore[return-value]  # it refuses
+        return _ClusterPipeline(self, transaction)
+
+
 def connect(settings: Settings) -> Any:
     options = {"decode_responses": True, "socket_timeout": _SOCKET_TIMEOUT_S,
                "socket_connect_timeout": _SOCKET_TIMEOUT_S}
     if settings.redis_cluster:
-        return aioredis.RedisCluster.from_url(settings.redis_url, max_connections=_POOL_SIZE, **options)
+        return _RedisCluster.from_url(settings.redis_url, max_connections=_POOL_SIZE, **options)
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url, max_connections=_POOL_SIZE, timeout=_POOL_WAIT_S, **options)
-    return aioredis.Redis(connection_pool=pool)
+    return _Redis(connection_pool=pool)
+
+
+async def ping(store: Store) -> None:
+    """Returns once the store answers; StoreUnavailable if it cannot."""
+    await store.client.ping()
 
 
 def open_store(settings: Settings, observer: Observer | None = None) -> Store:

@@ -73,7 +73,7 @@ async def _settle_pending(store: Store, order: StoredOrder) -> int:
 async def _finish_outbox(store: Store, tk: keys.TagKeys, now: int) -> None:
     entries = await store.client.zrangebyscore(tk.outbox, "-inf", now - OUTBOX_GRACE_MS, start=0, num=_BATCH)
     for entry in entries:
-        kind, _, order_id = entry.partition("|")
+        kind, order_id = keys.outbox_kind(entry)
         raw = await store.client.hget(tk.orders, order_id)
         finish = _FINISHERS.get(kind)
         if raw is None or finish is None:
@@ -84,9 +84,9 @@ async def _finish_outbox(store: Store, tk: keys.TagKeys, now: int) -> None:
 
 
 _FINISHERS = {
-    "release_points": finish_points_release,
-    "credit": payments.finish_credit,
-    "debit": payments.finish_debit,
+    keys.OUTBOX_RELEASE_POINTS: finish_points_release,
+    keys.OUTBOX_CREDIT: payments.finish_credit,
+    keys.OUTBOX_DEBIT: payments.finish_debit,
 }
 
 

@@ -15,13 +15,13 @@ from starlette.routing import Route
 
 from standardwebhooks import Webhook
 
-from engine import delivery, sweeper
+from engine import sweeper
 from engine.scripts import Observer
 from engine.settings import Settings
-from engine.store import Store, close_store, open_store
+from engine.store import Store, close_store, open_store, ping
 from engine.tokens import TokenVerifier
 
-from . import leaders, operator, viewer, webhooks
+from . import leader_webhooks, leaders, operator, viewer, webhooks
 from . import ops
 from .hot import HotRoutes
 from .address_budget import AddressBudget
@@ -46,7 +46,7 @@ _READY_WITHIN_S = 0.8
 
 async def readyz(request: Request) -> Response:
     try:
-        await asyncio.wait_for(request.state.store.client.ping(), _READY_WITHIN_S)
+        await asyncio.wait_for(ping(request.state.store), _READY_WITHIN_S)
     except TimeoutError:
         return problem(503, "redis_unavailable", f"Redis did not answer within {_READY_WITHIN_S} s",
                        {"Retry-After": "1"})
@@ -66,7 +66,7 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
         store = open_store(settings, observer)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(sweeper.run(store, stop)),
-                 asyncio.create_task(delivery.run(store, settings, stop))] if background else []
+                 asyncio.create_task(leader_webhooks.run(store, settings, stop))] if background else []
         try:
             yield {"store": store, "verifier": TokenVerifier(settings.jwt_secret, settings.token_max_ttl_s),
                    "webhook_signer": Webhook(settings.webhook_secret) if settings.webhook_secret else None}

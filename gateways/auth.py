@@ -20,7 +20,7 @@ _normalised = functools.lru_cache(maxsize=100_000)(normalise)
 
 
 def _unauthorized(detail: str) -> DomainError:
-    return DomainError("unauthorized", detail, status=401)
+    return DomainError("unauthorized", detail)
 
 
 def bearer(authorization: str, verifier: TokenVerifier) -> Principal:
@@ -40,7 +40,7 @@ def principal(request: Request) -> Principal:
 
 def _role(who: Principal, roles: tuple[str, ...]) -> Principal:
     if who.role not in roles:
-        raise DomainError("forbidden", f"this needs the {' or '.join(roles)} role", status=403)
+        raise DomainError("forbidden", f"this needs the {' or '.join(roles)} role")
     return who
 
 

@@ -12,7 +12,7 @@ from engine.errors import DomainError
 from .auth import require
 from .edge import json, path_id, store
 from .problems import invalid_request
-from .sse import event_stream
+from .sse import event_stream, leader_stream
 
 
 def _leader_id(request: Request) -> str:
@@ -20,7 +20,7 @@ def _leader_id(request: Request) -> str:
     leader_id = path_id(request, "leader_id")
     who = require(request, "leader", "operator")
     if who.role == "leader" and who.sub != leader_id:
-        raise DomainError("forbidden", "a leader sees only its own orders", status=403)
+        raise DomainError("forbidden", "a leader sees only its own orders")
     return leader_id
 
 
@@ -32,9 +32,18 @@ def _limit(request: Request) -> int:
     return int(raw)
 
 
+def _cursor(text: str, name: str, where: str) -> leader_orders.Cursor:
+    """A cursor this engine gave out, or 422 naming ``name``, the field it came in, at ``where``."""
+    found = leader_orders.parse_cursor(text)
+    if found is None:
+        raise invalid_request(f"`{name}` is not a cursor this engine gave out: <ms>-<seq>, "
+                              f"ASCII digits, each at most {leader_orders.CURSOR_PART_MAX} - at `{where}`")
+    return found
+
+
 def _after(request: Request) -> leader_orders.Cursor | None:
     after = request.query_params.get("after")
-    return None if after is None else leader_orders.parse_cursor(after, "after", "$.query.after")
+    return None if after is None else _cursor(after, "after", "$.query.after")
 
 
 async def list_orders(request: Request) -> Response:
@@ -46,10 +55,10 @@ async def stream_orders(request: Request) -> Response:
     leader_id = _leader_id(request)
     # EventSource resumes with the Last-Event-ID header; ``?after=`` serves clients that cannot set it.
     header = request.headers.get("last-event-id")
-    cursor = (leader_orders.parse_cursor(header, "Last-Event-ID", "$.headers.Last-Event-ID") if header
+    cursor = (_cursor(header, "Last-Event-ID", "$.headers.Last-Event-ID") if header
               else _after(request))
     s = store(request)
-    return await event_stream(request, lambda streams: leader_orders.stream(s, streams.leaders, leader_id, cursor))
+    return await event_stream(request, lambda streams: leader_stream(s, streams.leaders, leader_id, cursor))
 
 
 async def fulfil(request: Request) -> Response:

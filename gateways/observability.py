@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine import metrics
+from engine import gauges, metrics
 
 from .auth import require
 
@@ -64,5 +64,5 @@ def _scraper(request: Request) -> None:
 
 async def metrics_endpoint(request: Request) -> Response:
     _scraper(request)
-    body = metrics.render_counters() + await metrics.live_gauges(request.state.store)
+    body = metrics.render_counters() + await gauges.live_gauges(request.state.store)
     return Response(body, media_type=CONTENT_TYPE)

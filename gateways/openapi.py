@@ -17,7 +17,6 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine.errors import STATUS_BY_CODE
 from engine.leader_orders import LeaderOrders
 from engine.payments import LeaderOrder
 from engine.platform_events import PlatformEvent
@@ -26,11 +25,10 @@ from engine.types import (RefundRequired, EnterRequest, Entry, Id, ImportReport,
                           MemberLine, Order, OrderList, OrderRequest, ProductList, ProgramSpec, SessionSpec,
                           SessionView, StockDelta, StockLeft)
 
+from .problems import STATUS_BY_CODE
+
 REF = "#/components/schemas/{name}"
 ROLES = ("viewer", "leader", "operator")
-# Codes the edge itself raises, on top of the engine's refusals.
-STATUS = {**STATUS_BY_CODE, "unauthorized": 401, "bad_signature": 401, "amount_mismatch": 409,
-          "payload_too_large": 413}
 
 
 class Problem(msgspec.Struct):
@@ -236,7 +234,7 @@ def _errors(op: Operation) -> dict[str, Any]:
         codes.append("invalid_request")
     by_status: dict[int, list[str]] = {}
     for code in dict.fromkeys(codes):
-        by_status.setdefault(STATUS[code], []).append(code)
+        by_status.setdefault(STATUS_BY_CODE[code], []).append(code)
     return {
         str(status): {
             "description": "Problem codes: " + ", ".join(f"`{c}`" for c in found) + ".",

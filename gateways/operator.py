@@ -6,10 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import leaders, members, program, sessions, stats
-from engine.codec import encode
-from engine.keys import LADDER, PROGRAM
-from engine.ladder import Ladder
+from engine import leaders, members, rules, sessions, stats
 from engine.types import LadderSpec, LeaderSpec, ProgramSpec, SessionSpec, StockDelta, StockLeft
 
 from .auth import require
@@ -22,12 +19,7 @@ SESSION_LIMIT = 1024 * 1024
 
 async def put_tiers(request: Request) -> Response:
     require(request, "operator")
-    spec = await body(request, LadderSpec)
-    ladder = Ladder.from_spec(spec)
-    s = store(request)
-    await s.client.set(LADDER, encode(spec))
-    s.config.put("ladder", ladder)
-    return json(spec)
+    return json(await rules.put_ladder(store(request), await body(request, LadderSpec)))
 
 
 async def get_tiers(request: Request) -> Response:
@@ -40,12 +32,7 @@ async def get_tiers(request: Request) -> Response:
 
 async def put_settings(request: Request) -> Response:
     require(request, "operator")
-    spec = await body(request, ProgramSpec)
-    rules = program.Program.from_spec(spec)
-    s = store(request)
-    await s.client.set(PROGRAM, encode(spec))
-    s.config.put("program", rules)
-    return json(spec)
+    return json(await rules.put_rules(store(request), await body(request, ProgramSpec)))
 
 
 async def get_settings(request: Request) -> Response:

@@ -13,11 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import stats
-
 from .auth import require
 from .edge import path_id
-from .sse import event_stream
+from .sse import event_stream, stats_stream
 
 # The page must work offline and show nothing it did not fetch from this engine:
 # the policy makes the browser refuse anything else, should an edit ever add it.
@@ -42,7 +40,7 @@ async def stream_stats(request: Request) -> Response:
     require(request, "operator")
     session_id = path_id(request, "session_id")
     # The first event is read before answering: an unknown session is a 404, not an empty stream.
-    return await event_stream(request, lambda streams: stats.stream(streams.stats, session_id))
+    return await event_stream(request, lambda streams: stats_stream(streams.stats, session_id))
 
 
 async def ops_page(request: Request) -> Response:

@@ -2,6 +2,9 @@
 
 ``describe`` is the table; Starlette's exception handlers and the hot routes
 (gateways/hot.py) both answer from it, so an error reads the same on either path.
+The engine's refusals are a code and a message; ``STATUS_BY_CODE`` says how each code
+is answered over HTTP, and ``json_path`` writes the field an ``InvalidInput`` names as
+the contract's ``$.path``.
 """
 
 from __future__ import annotations
@@ -11,12 +14,11 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 import msgspec
-import redis
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from engine.errors import DomainError, RateLimited
+from engine.errors import DomainError, Field, InvalidInput, RateLimited, StoreUnavailable
 
 log = logging.getLogger("livebenefits.http")
 _encode = msgspec.json.Encoder().encode
@@ -35,18 +37,72 @@ def problem(status: int, code: str, detail: str, headers: dict[str, str] | None 
     return Response(problem_body(status, code, detail), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+# The status of every refusal code, the engine's and the edge's. A code means one thing
+# wherever it is raised, so it has one status (CONTRACT.md).
+STATUS_BY_CODE: dict[str, int] = {
+    "unknown_session": 404,
+    "unknown_sku": 404,
+    "unknown_member": 404,
+    "unknown_order": 404,
+    "unknown_leader": 404,
+    "not_eligible": 403,
+    "forbidden": 403,
+    "session_not_live": 409,
+    "session_ended": 409,
+    "not_open_yet": 409,
+    "sale_closed": 409,
+    "sold_out": 409,
+    "limit_exceeded": 409,
+    "coupon_unavailable": 409,
+    "insufficient_points": 409,
+    "points_over_cap": 409,
+    "invalid_state": 409,
+    "request_in_progress": 409,
+    "stock_below_zero": 409,
+    "amount_mismatch": 409,
+    "idempotency_key_reused": 422,
+    "idempotency_key_missing": 400,
+    "invalid_request": 422,
+    "unauthorized": 401,
+    "bad_signature": 401,
+    "payload_too_large": 413,
+    "rate_limited": 429,
+    "too_many_streams": 429,
+}
+# A code missing from the table (tests/gateways/test_problems.py checks there is none).
+DEFAULT_STATUS = 409
+
+
+def status_of(code: str) -> int:
+    """The HTTP status that answers the refusal ``code``."""
+    return STATUS_BY_CODE.get(code, DEFAULT_STATUS)
+
+
+def json_path(field: Field) -> str:
+    """A field of a request's JSON body as the contract writes it: ``("tiers", 2, "name")`` is ``$.tiers[2].name``."""
+    return "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in field)
+
+
+def detail_of(exc: DomainError) -> str:
+    """What a refusal says; an invalid field is named by its ``$.path``."""
+    if isinstance(exc, InvalidInput) and exc.field:
+        return f"{exc.detail} - at `{json_path(exc.field)}`"
+    return exc.detail
+
+
 def invalid_request(detail: str) -> DomainError:
-    return DomainError("invalid_request", detail, status=422)
+    return DomainError("invalid_request", detail)
 
 
 def payload_too_large(limit: int) -> DomainError:
-    return DomainError("payload_too_large", f"the body must be at most {limit} bytes", status=413)
+    return DomainError("payload_too_large", f"the body must be at most {limit} bytes")
 
 
 def _domain(exc: DomainError, method: str, path: str) -> Problem:
+    status = status_of(exc.code)
     if isinstance(exc, RateLimited):
-        return exc.status, exc.code, exc.detail, {"Retry-After": str(exc.retry_after_s)}
-    return exc.status, exc.code, exc.detail, {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return status, exc.code, exc.detail, {"Retry-After": str(exc.retry_after_s)}
+    return status, exc.code, detail_of(exc), {"WWW-Authenticate": "Bearer"} if status == 401 else None
 
 
 def _validation(exc: Exception, method: str, path: str) -> Problem:
@@ -60,7 +116,7 @@ def _http(exc: HTTPException, method: str, path: str) -> Problem:
     return exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail), None
 
 
-def _redis_unavailable(exc: Exception, method: str, path: str) -> Problem:
+def _store_unavailable(exc: Exception, method: str, path: str) -> Problem:
     log.warning("Redis unavailable on %s %s: %s", method, path, exc)
     return 503, "redis_unavailable", "the engine cannot reach Redis right now; retry shortly", {"Retry-After": "1"}
 
@@ -79,8 +135,7 @@ _DESCRIBERS: dict[type[Exception], Callable[..., Problem]] = {
     DomainError: _domain,
     msgspec.ValidationError: _validation,
     HTTPException: _http,
-    redis.ConnectionError: _redis_unavailable,
-    redis.TimeoutError: _redis_unavailable,
+    StoreUnavailable: _store_unavailable,
     ClientDisconnect: _gone,
     Exception: _unexpected,
 }

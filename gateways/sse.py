@@ -4,27 +4,84 @@ Every SSE route answers through ``event_stream``: it takes a slot for the caller
 token (429 ``too_many_streams`` with Retry-After past the caps), runs the stream up to
 its first chunk before answering, so a refusal (404, 422, Redis out of reach) is a
 problem+json and not a broken stream, and gives the slot back when the stream ends.
+
+The engine's feeds yield values (a session's stats JSON, a leader's routed entries) and
+None for a quiet spell; ``stats_stream`` and ``leader_stream`` frame them here as
+events, ``retry:`` first, and a None as a keep-alive comment.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from engine import leader_orders, stats
 from engine.errors import DomainError
 from engine.fanout import StreamSlots
-from engine.leader_feed import LeaderFeeds
+from engine.leader_feed import LeaderFeeds, Routed
 from engine.stats import StatsFeeds
+from engine.store import Store
 
 from .edge import store
-from .problems import problem
+from .problems import problem, status_of
 
 # A refused client should come back once some stream has ended, not at once.
 RETRY_AFTER_S = 5
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Proxies and load balancers close connections that stay silent for a minute or so.
+KEEPALIVE_S = 15.0
+# How soon an EventSource reconnects, the first thing every stream says.
+_RETRY = b"retry: 1000\n\n"
+_KEEPALIVE = b": keep-alive\n\n"
+T = TypeVar("T")
+
+
+def stats_event(data: bytes) -> bytes:
+    """One server-sent event named ``stats`` carrying the stats JSON."""
+    return b"event: stats\ndata: " + data + b"\n\n"
+
+
+def leader_event(entry: Routed) -> bytes:
+    """One entry of a leader's stream as an event; its id is the cursor a client resumes from."""
+    return f"id: {entry.entry_id}\nevent: {entry.event}\ndata: {entry.data}\n\n".encode()
+
+
+async def _framed(values: AsyncIterator[T | None], frame: Callable[[T], bytes]) -> AsyncIterator[bytes]:
+    """``values`` as server-sent events: ``retry:`` with the first, a keep-alive comment for each None."""
+    async with contextlib.aclosing(values):  # type: ignore[type-var]
+        first = True
+        async for value in values:
+            if first:
+                first = False
+                yield _RETRY if value is None else _RETRY + frame(value)
+            elif value is None:
+                yield _KEEPALIVE
+            else:
+                yield frame(value)
+
+
+def stats_stream(feeds: StatsFeeds, session_id: str, *, keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[bytes]:
+    """A session's stats at once, then whenever they change; a comment after ``keepalive_s`` of silence.
+
+    The first chunk comes once the session's feed has read the stats (an unknown
+    session raises before anything is sent).
+    """
+    return _framed(stats.watch(feeds, session_id, quiet_s=keepalive_s), stats_event)
+
+
+def leader_stream(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_id: leader_orders.Cursor | None,
+                  *, keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[bytes]:
+    """Each routed or refunded order once, from after ``last_event_id`` (engine/leader_orders.py ``watch``).
+
+    The first chunk (``retry:``) comes once the start is fixed: everything routed after
+    it reaches the client.
+    """
+    return _framed(leader_orders.watch(store, feeds, leader_id, last_event_id, quiet_s=keepalive_s), leader_event)
 
 
 @dataclass(slots=True)
@@ -63,7 +120,7 @@ async def event_stream(request: Request, events: Callable[[Streams], AsyncIterat
     try:
         found.slots.take(token)
     except DomainError as exc:
-        return problem(exc.status, exc.code, exc.detail, {"Retry-After": str(RETRY_AFTER_S)})
+        return problem(status_of(exc.code), exc.code, exc.detail, {"Retry-After": str(RETRY_AFTER_S)})
     chunks = _holding_slot(found.slots, token, events(found))
     first = await anext(chunks)  # raises (the slot given back) if the stream cannot start
     return StreamingResponse(_from(first, chunks), media_type="text/event-stream", headers=_HEADERS)

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import Receive
 
 from engine import entry, me, orders
-from engine.errors import refusal
+from engine.errors import DomainError
 from engine.store import Store
 from engine.tokens import TokenVerifier
 from engine.types import EnterRequest, Entry, Order, OrderRequest, ProductList
@@ -50,7 +50,7 @@ def _call(request: Request) -> ViewerCall:
 
 def idempotency_key(value: str | None) -> str:
     if value is None or value == "":
-        raise refusal("idempotency_key_missing", "send an Idempotency-Key header (1-255 characters)")
+        raise DomainError("idempotency_key_missing", "send an Idempotency-Key header (1-255 characters)")
     if len(value) > 255:
         raise invalid_request("Idempotency-Key must be 1-255 characters - at `$.headers.Idempotency-Key`")
     return value

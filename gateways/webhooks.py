@@ -31,7 +31,7 @@ _TOLERANCE_S = 5 * 60
 
 
 def _bad_signature(detail: str) -> DomainError:
-    return DomainError("bad_signature", detail, status=401)
+    return DomainError("bad_signature", detail)
 
 
 async def platform_webhook(request: Request) -> Response:

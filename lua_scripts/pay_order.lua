@@ -6,6 +6,7 @@ ARGV[4] points the order earns   ARGV[5] growth the order earns
 A reserved order becomes "paid": its units move from reserved to sold, and outbox entry
 "credit|<id>" is written in the same step; finishing it (the caller, else the sweeper)
 credits the member's points and growth and routes the order to its leader, each once.
+Outbox kinds are those named in engine/keys.py (OUTBOX_KINDS).
 An order already released (expired, cancelled) becomes "paid_after_release" and takes
 no stock. Any later payment of the same order (of the right amount) changes nothing.
 Returns {"paid" | "paid_after_release" | "duplicate", order_json}

@@ -7,6 +7,7 @@ same step: finishing it takes back the earned points and growth, returns the poi
 order spent, and tells the leader. The units stay sold (the goods left; an operator
 restocks by hand) and are counted in the product's "refunded". A "paid_after_release"
 order (never credited) becomes "refunded" with nothing else to undo.
+Outbox kinds are those named in engine/keys.py (OUTBOX_KINDS).
 Returns {"refunded" | "duplicate", order_json} | {"err", "unknown_order" | "invalid_state"}
 Example: EVALSHA sha 3 <keys> 1a2b3c4d-x7 1764590600000 -> {"refunded", '{...}'}
 ]]

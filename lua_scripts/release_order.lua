@@ -12,6 +12,7 @@ Stock, the member's bought count and the coupon (if still unexpired) come back h
 held points come back in the member's slot: an outbox entry "release_points|<id>" is
 written in the same step, and whoever finishes it (the caller, else the sweeper)
 calls release_points, which is itself idempotent.
+Outbox kinds are those named in engine/keys.py (OUTBOX_KINDS).
 Returns {"ok", order_json} or {"err", "unknown_order" | "invalid_state"}.
 Example: EVALSHA sha 8 <keys> 1a2b3c4d-x7 cancelled 1764590460000 m-001
          -> {"ok", '{"status":"cancelled",...}'}

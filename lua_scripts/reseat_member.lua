@@ -6,7 +6,8 @@ ARGV[1] member_id   ARGV[2] roster generation   ARGV[3] tier   ARGV[4] tier mult
         (thousandths)   ARGV[5] outbox entry this finishes ("" = none)
 ARGV[6] the member's leader ("" = keep the seat's: a leader is never unbound)
 A member with no seat in the room gets none (it is seated when it enters or orders);
-its leader and order count are kept. The outbox entry goes in the same step.
+its leader and order count are kept. The outbox entry goes in the same step (its kind
+one of engine/keys.py's OUTBOX_KINDS; the caller names it).
 Returns 1 when a seat was rewritten, else 0.
 Example: EVALSHA sha 2 <keys> m-001 9f3c.0 gold 1500 credit|1a2b3c4d-x7 "" -> 1
 ]]

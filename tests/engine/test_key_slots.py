@@ -19,6 +19,7 @@ from engine.scripts import script_names, script_source
 from engine.settings import Settings
 from engine.store import close_store, open_store
 from engine.types import OrderRequest
+from gateways import leader_webhooks
 from tests.helpers import auth, in_process, live_session, ndjson
 
 FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01
@@ -154,7 +155,7 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
         # The leader's routed and refunded orders go out to its webhook.
         async with httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(204))) as http:
             leader = next(x for x in await delivery.leaders_with_webhooks(store) if x.leader_id == "L-01")
-            assert await delivery.deliver_due(store, Webhook(settings.webhook_secret), http, leader) >= 1
+            assert await leader_webhooks.deliver_due(store, Webhook(settings.webhook_secret), http, leader) >= 1
         # Long after they ended, both sessions are retired.
         assert sorted(await retention.retire_due(store, FAR_FUTURE_MS)) == ["S1", "S2"]
     finally:

@@ -19,6 +19,8 @@ from engine.fanout import StreamSlots
 from engine.leader_feed import LeaderFeed, LeaderFeeds
 from engine.settings import Settings
 from engine.store import Store, close_store, open_store
+from gateways.problems import status_of
+from gateways.sse import leader_stream
 from tests.conftest import JWT_SECRET
 
 LEADER = "L-feed"
@@ -34,8 +36,9 @@ class Subscriber:
     """One client of the stream, reading in a task; ``ids`` are the event ids it got."""
 
     def __init__(self, store: Store, feeds: LeaderFeeds, after: str | None, slow_s: float = 0.0) -> None:
-        cursor = None if after is None else leader_orders.parse_cursor(after, "after", "$.query.after")
-        self.chunks = leader_orders.stream(store, feeds, LEADER, cursor)
+        cursor = None if after is None else leader_orders.parse_cursor(after)
+        assert after is None or cursor is not None
+        self.chunks = leader_stream(store, feeds, LEADER, cursor)
         self.ids: list[str] = []
         self.slow_s = slow_s
         self.task: asyncio.Task[None] | None = None
@@ -172,7 +175,7 @@ def test_stream_slots_count_per_token_and_in_all() -> None:
     slots.take("a")
     with pytest.raises(DomainError) as refused:
         slots.take("a")
-    assert (refused.value.code, refused.value.status) == ("too_many_streams", 429)
+    assert (refused.value.code, status_of(refused.value.code)) == ("too_many_streams", 429)
     slots.take("b")
     with pytest.raises(DomainError, match="process"):
         slots.take("c")  # the process is full

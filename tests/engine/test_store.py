@@ -1,12 +1,21 @@
-"""engine/store.py: the per-process identity cache is bounded, and neither the store nor
-what it holds shows a secret or a phone number in its repr (uvicorn logs lifespan state)."""
+"""engine/store.py: the per-process identity cache is bounded, neither the store nor
+what it holds shows a secret or a phone number in its repr (uvicorn logs lifespan state),
+and a Redis out of reach is the engine's StoreUnavailable, whatever asked it."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+
+import pytest
+
+from engine import keys
 from engine.config import ConfigCache
+from engine.errors import StoreUnavailable
 from engine.secrets_env import Secrets
 from engine.settings import Settings
-from engine.store import Owners, Store, close_store, open_store
+from engine.store import Owners, Store, close_store, open_store, ping
+from lua_scripts import calls
 from tests.conftest import JWT_SECRET, WEBHOOK_SECRET
 
 
@@ -47,5 +56,27 @@ async def test_reprs_show_no_secret_no_url_and_no_identity(settings: Settings) -
         assert "Owners(1 of at most 100000)" in repr(store)
         assert isinstance(store.config, ConfigCache)
         assert isinstance(store, Store)
+    finally:
+        await close_store(store)
+
+
+async def test_a_redis_out_of_reach_is_store_unavailable(settings: Settings) -> None:
+    # Port 1: nothing listens, the connection is refused at once.
+    store = open_store(dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0"))
+    try:
+        with pytest.raises(StoreUnavailable):
+            await ping(store)
+        with pytest.raises(StoreUnavailable):
+            await store.client.hgetall("anything")
+        pipe = store.client.pipeline(transaction=False)
+        pipe.get("a")
+        with pytest.raises(StoreUnavailable):
+            await pipe.execute()
+        with pytest.raises(StoreUnavailable):
+            await store.config.ladder()
+        with pytest.raises(StoreUnavailable):
+            await calls.release_lease(store.scripts, keys.LeaderKeys("L-1"), lease_token="t")
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(store.run_scripts([("release_lease", [keys.LeaderKeys("L-1").lease], ["t"])]), 5)
     finally:
         await close_store(store)

@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-import redis as redis_errors
 from asgi_lifespan import LifespanManager
 from prometheus_client import REGISTRY
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine import entry, orders
+from engine.errors import StoreUnavailable
 from engine.settings import Settings
 from gateways.app import build_app
 from gateways.hot import HotRoutes
@@ -348,7 +348,10 @@ def _failing(monkeypatch: pytest.MonkeyPatch, exc: Exception) -> None:
     monkeypatch.setattr(orders, "place", fail)
 
 
-@pytest.mark.parametrize("exc", [redis_errors.ConnectionError("down"), redis_errors.TimeoutError("slow")],
+# The engine's word for Redis out of reach (its client raises it for redis-py's connection
+# and timeout errors: tests/engine/test_store.py).
+@pytest.mark.parametrize("exc", [StoreUnavailable("Error 111 connecting to 127.0.0.1:1. Connection refused."),
+                                 StoreUnavailable("Redis did not answer within 0.5 s")],
                          ids=["connection", "timeout"])
 @pytest.mark.parametrize("route", ROUTES, ids=["enter", "products", "orders"])
 async def test_redis_out_of_reach_is_503_the_same(pair: Pair, monkeypatch: pytest.MonkeyPatch, exc: Exception,

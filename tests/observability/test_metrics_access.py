@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from engine import keys, metrics
+from engine import gauges, keys
 from engine.settings import Settings
 from engine.store import close_store, open_store
 from tests.helpers import Api, at, in_process, live_session
@@ -105,7 +105,7 @@ async def test_a_scrape_reads_only_live_and_recently_ended_sessions(api: Api, ob
         timings = []
         for _ in range(3):
             started = time.perf_counter()
-            await metrics.live_gauges(store)
+            await gauges.live_gauges(store)
             timings.append((time.perf_counter() - started) * 1000)
     finally:
         await close_store(store)

@@ -17,6 +17,7 @@ import httpx
 from engine import stats
 from engine.settings import Settings
 from engine.store import close_store, open_store
+from gateways.sse import stats_stream
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import signed
 from tests.live import LiveEngine
@@ -209,7 +210,7 @@ async def test_the_stream_keeps_alive_and_sends_only_changes(
         try:
             sid = seeded.session_id
             feeds = stats.StatsFeeds(store, poll_s=0.02)
-            chunks = stats.stream(feeds, sid, keepalive_s=0.15)
+            chunks = stats_stream(feeds, sid, keepalive_s=0.15)
             try:
                 opening = await anext(chunks)
                 assert opening.startswith(b"retry: 1000\n\n")
@@ -228,7 +229,7 @@ async def test_the_stream_keeps_alive_and_sends_only_changes(
                 assert chunk.startswith(b"event: stats\ndata: ")
                 assert b'"stock_left":1005' in chunk
                 # A second client of the session shares its one poll loop.
-                other = stats.stream(feeds, sid, keepalive_s=0.15)
+                other = stats_stream(feeds, sid, keepalive_s=0.15)
                 assert b'"stock_left":1005' in await anext(other)
                 assert list(feeds.feeds) == [sid] and len(feeds.feeds[sid].subscribers) == 2
                 await other.aclose()

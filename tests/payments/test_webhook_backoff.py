@@ -1,4 +1,4 @@
-"""Leader webhook backoff, one delivery pass at a time (``engine.delivery.deliver_due``)
+"""Leader webhook backoff, one delivery pass at a time (``engine.delivery.deliver_due``, through ``gateways.leader_webhooks``)
 against a stub leader that answers what it is told: the backoff starts at 0.5 s for
 every entry, however often the entry before it was refused."""
 
@@ -9,10 +9,11 @@ from collections.abc import Iterator
 import httpx
 from standardwebhooks import Webhook
 
-from engine import delivery, keys
+from engine import keys
 from engine.clock import now_ms
 from engine.store import Store
 from engine.types import Leader
+from gateways import leader_webhooks
 from tests.conftest import WEBHOOK_SECRET
 
 LEADER = Leader("L-01", "Ms Li", "http://leader.test/hook", 0)
@@ -36,7 +37,7 @@ async def one_pass(store: Store, stub: Stub) -> dict[str, str]:
     lk = keys.LeaderKeys(LEADER.leader_id)
     await store.client.hset(lk.delivery, "next_ms", 0)
     async with httpx.AsyncClient(transport=httpx.MockTransport(stub)) as http:
-        await delivery.deliver_due(store, Webhook(WEBHOOK_SECRET), http, LEADER)
+        await leader_webhooks.deliver_due(store, Webhook(WEBHOOK_SECRET), http, LEADER)
     return await store.client.hgetall(lk.delivery)
 
 

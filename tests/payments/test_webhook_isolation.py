@@ -4,7 +4,7 @@ attempt and a few KiB of reading; everyone else's orders go out meanwhile; the s
 one is retried with backoff and gets every order, in order, once it recovers.
 
 The endpoints are raw HTTP servers on loopback ports (``delivery_support.RawEndpoint``);
-delivery runs in this process, as ``delivery.run`` runs in each engine worker.
+delivery runs in this process, as ``leader_webhooks.run`` runs in each engine worker.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from engine import delivery, keys, leaders
 from engine.settings import Settings
 from engine.store import Store, close_store, open_store
 from engine.types import Leader, LeaderSpec
+from gateways import leader_webhooks
 from tests.conftest import WEBHOOK_SECRET
 
 from .delivery_support import RawEndpoint, until
@@ -50,9 +51,9 @@ async def route(store: Store, leader_id: str, count: int) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def delivering(store: Store, settings: Settings) -> AsyncIterator[None]:
-    """``delivery.run`` in a task, as a worker's lifespan runs it, stopped on the way out."""
+    """``leader_webhooks.run`` (``engine.delivery.run``) in a task, as a worker's lifespan runs it, stopped on the way out."""
     stop = asyncio.Event()
-    task = asyncio.create_task(delivery.run(store, settings, stop, interval_s=0.05))
+    task = asyncio.create_task(leader_webhooks.run(store, settings, stop, interval_s=0.05))
     try:
         yield
     finally:
@@ -127,11 +128,11 @@ async def test_a_huge_answer_is_cut_off_and_counts_as_delivered(store: Store, an
     async with RawEndpoint(answer) as big:
         big_leader = await leader(store, "L-big", big.url)
         [entry] = await route(store, "L-big", 1)
-        async with delivery.open_client(4) as http:
+        async with leader_webhooks.open_client(4) as http:
             with RssPeak() as rss:
                 started = time.monotonic()
                 delivered = await asyncio.wait_for(
-                    delivery.deliver_due(store, Webhook(WEBHOOK_SECRET), http, big_leader), 10)
+                    leader_webhooks.deliver_due(store, Webhook(WEBHOOK_SECRET), http, big_leader), 10)
                 took = time.monotonic() - started
         await until(lambda: big.attempts and big.attempts[0].let_go is not None, 5, "the endpoint let go")
     assert delivered == 1
@@ -198,14 +199,14 @@ async def test_a_pass_starts_no_attempt_that_could_outlive_its_lease(
     async with RawEndpoint(delay=0.4) as slowish:
         slow_leader = await leader(store, "L-slowish", slowish.url)
         ids = await route(store, "L-slowish", 10)
-        async with delivery.open_client(4) as http:
+        async with leader_webhooks.open_client(4) as http:
             started = time.monotonic()
-            delivered = await delivery.deliver_due(store, Webhook(WEBHOOK_SECRET), http, slow_leader,
+            delivered = await leader_webhooks.deliver_due(store, Webhook(WEBHOOK_SECRET), http, slow_leader,
                                                    deadline_s=1.0)
             assert 2 <= delivered <= 3, delivered
             assert all(a.at + 0.4 < started + 2.0 for a in slowish.attempts)
             # The next pass takes up where this one stopped.
-            assert await delivery.deliver_due(store, Webhook(WEBHOOK_SECRET), http, slow_leader,
+            assert await leader_webhooks.deliver_due(store, Webhook(WEBHOOK_SECRET), http, slow_leader,
                                               deadline_s=1.0) >= 2
     assert [a.entry for a in slowish.attempts] == ids[:len(slowish.attempts)]
     assert not await store.client.exists(keys.LeaderKeys("L-slowish").lease)
