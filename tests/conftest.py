@@ -1,4 +1,4 @@
-"""Shared fixtures: one real redis-server per test run, flushed before every test.
+"""Shared fixtures: one real valkey-server per test run, flushed before every test.
 
 Never a fake: the server is the same binary ``livebenefits serve`` embeds.
 """
@@ -25,7 +25,7 @@ WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3OA=="
 
 @contextmanager
 def running_redis(data_dir: Path) -> Iterator[str]:
-    """A redis-server of its own in ``data_dir`` (no persistence); yields its URL."""
+    """A server of its own in ``data_dir`` (no persistence); yields its URL."""
     server = EmbeddedRedis(data_dir, persist=False)
     url = server.start()
     try:
