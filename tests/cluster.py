@@ -1,4 +1,4 @@
-"""A real Redis Cluster of its own: N masters from the redis-server the project runs.
+"""A real cluster of its own: N masters from the server the project embeds (Valkey).
 
 Each master is an ``EmbeddedRedis(cluster=True)`` on a loopback port; the slots are
 split evenly in ranges, the nodes MEET the first one, and the cluster is ready once
@@ -46,8 +46,7 @@ def form_cluster(urls: list[str]) -> None:
     clients = [redis.Redis.from_url(url, decode_responses=True) for url in urls]
     try:
         for client, (first, last) in zip(clients, slot_ranges(len(clients))):
-            # ADDSLOTSRANGE is Redis 7; the embedded redis-server is 6.2.
-            client.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
+            client.execute_command("CLUSTER ADDSLOTSRANGE", first, last)
         host, port = _address(clients[0])
         for client in clients[1:]:
             client.execute_command("CLUSTER MEET", host, port)

@@ -1,6 +1,8 @@
-"""Shared fixtures: one real redis-server per test run, flushed before every test.
+"""Shared fixtures: one real valkey-server per test run, flushed before every test.
 
-Never a fake: the server is the same binary ``livebenefits serve`` embeds.
+Never a fake: the server is the same binary ``livebenefits serve`` embeds, unless
+``LIVEBENEFITS_TEST_SERVER`` names another (tests/engine/test_redis_server.py runs the
+script and concurrency tests on Debian's Redis 7.0 that way).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from engine.redis_server import EmbeddedRedis
+from engine.redis_server import EmbeddedRedis, redis_server_binary, server_version
 from engine.settings import Settings
 from engine.store import Store, close_store, open_store
 
@@ -21,12 +23,29 @@ JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
 # The environment of an engine with no budgets of attempts (see ``settings``).
 NO_BUDGETS = {"LIVEBENEFITS_ORDER_RATE": "0", "LIVEBENEFITS_ENTRY_RATE": "0", "LIVEBENEFITS_IP_RATE": "0"}
 WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3OA=="
+# The binary the session's server runs instead of the embedded one (engines started by
+# ``livebenefits serve`` in tests still embed theirs).
+TEST_SERVER_VAR = "LIVEBENEFITS_TEST_SERVER"
+
+
+def shared_server_binary() -> str:
+    """The server binary the session's shared server runs."""
+    return os.environ.get(TEST_SERVER_VAR) or redis_server_binary()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    try:
+        binary = shared_server_binary()
+        kind, (major, minor) = server_version(binary)
+    except RuntimeError as exc:
+        return f"server: none ({exc})"
+    return f"server: {kind} {major}.{minor} ({binary})"
 
 
 @contextmanager
 def running_redis(data_dir: Path) -> Iterator[str]:
-    """A redis-server of its own in ``data_dir`` (no persistence); yields its URL."""
-    server = EmbeddedRedis(data_dir, persist=False)
+    """A server of its own in ``data_dir`` (no persistence); yields its URL."""
+    server = EmbeddedRedis(data_dir, persist=False, binary=shared_server_binary())
     url = server.start()
     try:
         yield url

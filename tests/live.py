@@ -7,7 +7,7 @@
 
 It runs in its own process group, so ``stop()`` (SIGTERM) and ``kill()`` (SIGKILL, a
 crash) reach the serve process and its uvicorn workers, but not the embedded
-redis-server, which runs in a session of its own exactly as in production.
+server, which runs in a session of its own exactly as in production.
 """
 
 from __future__ import annotations

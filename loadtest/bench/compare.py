@@ -1,6 +1,6 @@
 """The engine next to its peers, on this machine, in one command: ``python -m loadtest.bench``.
 
-Starts one embedded redis-server (its own data dir, AOF everysec, as in production), a
+Starts one embedded server (its own data dir, AOF everysec, as in production), a
 three-master Redis Cluster of the same binary, and six systems on their own ports, all
 run by uvicorn with the same workers, loop and HTTP parser, and loads each in turn with
 the same wrk settings:
@@ -48,7 +48,7 @@ from . import report
 from . import seed
 from .peers import NAIVE, PATH as PEER_PATH, SKU as PEER_SKU, WATCH
 from .procs import App, CpuWatch, free_port, uvicorn_command
-from .redis_stats import RedisSpanWatch, script_costs, slowlog_everything, used_memory_settled
+from .redis_stats import RedisSpanWatch, script_costs, server_label, slowlog_everything, used_memory_settled
 from .wrk import Load, run as run_wrk
 from .report import Measurement
 
@@ -263,7 +263,7 @@ def _warm_up_order(plan: Plan) -> list[str]:
 
 
 def _server_pids(servers: Sequence[redis.Redis]) -> set[int]:
-    # Each redis-server runs in its own session: its pid is its process group.
+    # Each server runs in its own session: its pid is its process group.
     return {int(server.info("server")["process_id"]) for server in servers}
 
 
@@ -286,7 +286,7 @@ def run(plan: Plan) -> int:
             keys = redis.RedisCluster.from_url(cluster_urls[0])
             cluster.callback(keys.close)
             backends[CLUSTER_SYSTEM] = backends["engine-enter-cluster"] = Backend(masters, keys)
-        _say(report.machine(plan, client.info("server")["redis_version"]))
+        _say(report.machine(plan, server_label(client)))
         jwt_secret = secrets.token_urlsafe(32)
         for peer in (NAIVE, WATCH):
             client.set(peer.stock, 10**15)

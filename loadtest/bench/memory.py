@@ -1,7 +1,7 @@
 """Memory a member costs over its life, and what a seat in a room's roster costs:
 ``python -m loadtest.bench.memory`` (the full benchmark runs it too).
 
-White-box: it drives the engine's functions in-process against a private redis-server
+White-box: it drives the engine's functions in-process against a private server
 of the binary the engine embeds, because entering a hundred sessions per member over
 HTTP would take the whole benchmark's time. What it measures is Redis memory
 (``used_memory``), which does not depend on the path the calls took.

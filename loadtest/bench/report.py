@@ -59,7 +59,7 @@ class Profile:
     entries: int
 
 
-def machine(plan: "Plan", redis_version: str) -> str:
+def machine(plan: "Plan", server: str) -> str:
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return "\n".join([
         "== Machine ==",
@@ -67,8 +67,8 @@ def machine(plan: "Plan", redis_version: str) -> str:
         f"memory       {memory_gib():.1f} GiB",
         f"OS           {platform.system()} {platform.release()}",
         f"Python       {platform.python_version()} ({platform.python_implementation()})",
-        f"Redis        {redis_version} (embedded redis-server, own data dir, AOF everysec), unix socket",
-        *([f"cluster      {plan.cluster_masters} masters of the same redis-server (AOF everysec each), loopback TCP,"
+        f"server       {server} (embedded, own data dir, AOF everysec), unix socket",
+        *([f"cluster      {plan.cluster_masters} masters of the same server (AOF everysec each), loopback TCP,"
            " for engine-order-cluster (livebenefits serve --redis-cluster)"] if plan.cluster_masters else []),
         f"stack        starlette {version('starlette')}, uvicorn {version('uvicorn')} (uvloop {version('uvloop')}, "
         f"httptools {version('httptools')}), redis-py {version('redis')}",

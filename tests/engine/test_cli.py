@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from engine.cli import main
+from engine.redis_server import SERVER_NAMES
 from tests.conftest import JWT_SECRET
 from tests.live import REPO, EngineFailed, LiveEngine
 
@@ -27,14 +28,15 @@ SHANGHAI = timezone(timedelta(hours=8))
 
 
 def redis_servers_in(data_dir: Path) -> list[int]:
-    """Pids of the redis-servers working in ``data_dir`` (Redis chdirs to its --dir)."""
+    """Pids of the servers working in ``data_dir`` (the server chdirs to its --dir)."""
     want = str(data_dir.resolve())
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if b"redis-server" in (entry / "cmdline").read_bytes() and os.readlink(entry / "cwd") == want:
+            cmdline = (entry / "cmdline").read_bytes()
+            if any(name.encode() in cmdline for name in SERVER_NAMES) and os.readlink(entry / "cwd") == want:
                 found.append(int(entry.name))
         except OSError:
             continue  # Gone meanwhile, or not ours to read.
@@ -152,7 +154,8 @@ def test_serve_on_a_fresh_data_dir_answers_healthz_and_shuts_redis_down_on_sigte
         assert httpx.get(engine.base_url + "/healthz", timeout=5).status_code == 200
         assert httpx.get(engine.base_url + "/readyz", timeout=5).status_code == 200
         assert len(redis_servers_in(data_dir)) == 1
-        assert (data_dir / "appendonly.aof").exists()
+        # Valkey (and Redis 7) keep a multi-part AOF in a folder, listed by its manifest.
+        assert (data_dir / "appendonlydir" / "appendonly.aof.manifest").exists()
         assert engine.stop() == 0
         assert redis_servers_in(data_dir) == [], engine.output()
         assert clean_shutdowns(data_dir) == 1, engine.output()

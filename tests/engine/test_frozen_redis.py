@@ -1,6 +1,6 @@
 """A frozen Redis answers fast: a request gives up within the script deadline with 503
 and Retry-After, /readyz answers within a second, and the engine serves again as soon as
-Redis thaws (the redis-server is stopped with SIGSTOP, not killed)."""
+Redis thaws (the server process is stopped with SIGSTOP, not killed)."""
 
 from __future__ import annotations
 

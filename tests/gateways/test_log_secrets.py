@@ -27,7 +27,7 @@ PHONE_DIGITS = "13912345678"
 
 @pytest.fixture
 def redis_with_password(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A redis-server of its own that wants a password; (its URL, its socket's directory)."""
+    """A server of its own (the embedded binary) that wants a password; (its URL, its socket's directory)."""
     folder = tmp_path / "sockdir-7c2e"
     folder.mkdir()
     sock = folder / "r.sock"
