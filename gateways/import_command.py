@@ -22,7 +22,7 @@ from typing import IO, BinaryIO
 import msgspec
 from tqdm import tqdm
 
-from engine import secrets_env
+from gateways import secrets_env
 from engine.settings import token_max_ttl_s
 from engine.tokens import mint
 

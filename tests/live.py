@@ -1,4 +1,4 @@
-"""A real engine process for tests: ``python -m engine.cli serve`` on a free loopback port.
+"""A real engine process for tests: ``python -m gateways.cli serve`` on a free loopback port.
 
     with LiveEngine(redis_url) as engine:                 # an existing Redis
         httpx.get(engine.base_url + "/healthz")
@@ -76,7 +76,7 @@ class LiveEngine:
         return self._log_path.read_text(errors="replace")
 
     def _command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1",
+        cmd = [sys.executable, "-m", "gateways.cli", "serve", "--host", "127.0.0.1",
                "--port", str(self.port), "--workers", str(self.workers)]
         if self.redis_url is not None:
             cmd += ["--redis-url", self.redis_url]

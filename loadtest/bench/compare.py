@@ -168,7 +168,7 @@ def _start_apps(plan: Plan, redis_url: str, cluster_urls: list[str], jwt_secret:
         engines.append(("engine-cluster", ["--redis-url", cluster_urls[0], "--redis-cluster"]))
     for name, redis_args in engines:
         port = free_port()
-        apps[name] = App(name, [sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1",
+        apps[name] = App(name, [sys.executable, "-m", "gateways.cli", "serve", "--host", "127.0.0.1",
                                 "--port", str(port), "--workers", str(plan.workers), *redis_args],
                          _engine_env(jwt_secret, work / f"metrics-{name}"), port)
     for app in apps.values():

@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             server = servers[mode] = EmbeddedRedis(work / f"redis-{mode}", fsync=mode)
             url = server.start()
             port = free_port()
-            app = apps[mode] = App(f"engine-{mode}", [sys.executable, "-m", "engine.cli", "serve", "--host",
+            app = apps[mode] = App(f"engine-{mode}", [sys.executable, "-m", "gateways.cli", "serve", "--host",
                                                       "127.0.0.1", "--port", str(port), "--workers",
                                                       str(args.workers), "--redis-url", url],
                                    _engine_env(jwt_secret, work / f"metrics-{mode}"), port)

@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="livebenefits-import-"))
     jwt_secret = secrets.token_urlsafe(32)
     port = free_port()
-    app = App("engine", [sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+    app = App("engine", [sys.executable, "-m", "gateways.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                          "--workers", str(args.workers), "--data-dir", str(work / "var")],
               _engine_env(jwt_secret, work / "metrics"), port)
     try:
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise RuntimeError("the engine did not start")
         engine_pids = _group_pids({app.process.pid})
         redis_pid = int((work / "var" / "redis.pid").read_text())
-        command = [sys.executable, "-m", "engine.cli", "import", str(source), "--url", app.url, *import_flags]
+        command = [sys.executable, "-m", "gateways.cli", "import", str(source), "--url", app.url, *import_flags]
         env = dict(os.environ, LIVEBENEFITS_JWT_SECRET=jwt_secret,
                    PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])))
         print(f"{args.members:,} members ({source.stat().st_size / 2**20:.0f} MiB) into a fresh engine, "

@@ -19,7 +19,7 @@ import jwt
 import pytest
 import redis
 
-from engine.cli import main
+from gateways.cli import main
 from engine.redis_server import SERVER_NAMES
 from tests.conftest import JWT_SECRET
 from tests.live import REPO, EngineFailed, LiveEngine
@@ -107,7 +107,7 @@ def _serve_fails(args: list[str], tmp_path: Path, **env_changes: str | None) -> 
             env.pop(name, None)
         else:
             env[name] = value
-    return subprocess.run([sys.executable, "-m", "engine.cli", "serve", "--data-dir", str(tmp_path / "var"),
+    return subprocess.run([sys.executable, "-m", "gateways.cli", "serve", "--data-dir", str(tmp_path / "var"),
                            "--port", "1", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
 
 
@@ -115,7 +115,7 @@ def test_serve_runs_uvicorn_on_uvloop_and_httptools_without_access_log(monkeypat
     """A line of access log per request costs a share of the order path; these are installed."""
     import uvicorn
 
-    from engine import cli
+    from gateways import cli
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options, app=app))
@@ -317,7 +317,7 @@ def _wait_for_tour(engine: LiveEngine, runs: int, timeout: float = 60.0) -> str:
 def _run_the_tour(out: str, exports: dict[str, str]) -> None:
     """Runs the printed tour as a user pastes it (bash); it must end with the paid order routed."""
     tour = out[out.index("# ---- livebenefits demo is loaded"):]
-    tour = tour.replace(".venv/bin/livebenefits", f"{sys.executable} -m engine.cli")
+    tour = tour.replace(".venv/bin/livebenefits", f"{sys.executable} -m gateways.cli")
     done = subprocess.run(["bash", "-c", tour], cwd=REPO, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "LIVEBENEFITS_WEBHOOK_SECRET": exports["LIVEBENEFITS_WEBHOOK_SECRET"]})
     assert done.returncode == 0, done.stderr

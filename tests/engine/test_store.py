@@ -12,7 +12,7 @@ import pytest
 from engine import keys
 from engine.config import ConfigCache
 from engine.errors import StoreUnavailable
-from engine.secrets_env import Secrets
+from gateways.secrets_env import Secrets
 from engine.settings import Settings
 from engine.store import Owners, Store, close_store, open_store, ping
 from lua_scripts import calls

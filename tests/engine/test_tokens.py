@@ -10,7 +10,7 @@ from dataclasses import replace
 import jwt
 import pytest
 
-from engine.cli import main
+from gateways.cli import main
 from engine.settings import DEFAULT_TOKEN_MAX_TTL_S, Settings
 from engine.tokens import InvalidToken, Principal, TokenVerifier, mint
 from tests.conftest import JWT_SECRET

@@ -42,10 +42,10 @@ def members(prefix: str, count: int, bad: dict[int, bytes] | None = None) -> byt
 
 def livebenefits(args: list[str], *, env: dict[str, str], cwd: Path, stdin: bytes | None = None,
                  timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The console script, as ``python -m engine.cli`` with this tree first on the path."""
+    """The console script, as ``python -m gateways.cli`` with this tree first on the path."""
     full_env = {k: v for k, v in os.environ.items()
                 if not k.startswith("LIVEBENEFITS_")} | {"PYTHONPATH": str(REPO)} | env
-    return subprocess.run([sys.executable, "-m", "engine.cli", "import", *args], input=stdin and stdin.decode(),
+    return subprocess.run([sys.executable, "-m", "gateways.cli", "import", *args], input=stdin and stdin.decode(),
                           capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
 
 
@@ -104,7 +104,7 @@ def test_ctrl_c_while_stdin_is_quiet_ends_the_import_at_once(engine: LiveEngine,
     read, write = os.pipe()
     try:
         os.write(write, members(f"i{uuid.uuid4().hex[:8]}", 3))
-        with subprocess.Popen([sys.executable, "-m", "engine.cli", "import", "-"], stdin=read,
+        with subprocess.Popen([sys.executable, "-m", "gateways.cli", "import", "-"], stdin=read,
                               stderr=subprocess.PIPE, env=env, cwd=tmp_path) as process:
             os.close(read)
             try:

@@ -20,9 +20,9 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from . import secrets_env
-from .redis_server import EmbeddedRedis
-from .settings import token_max_ttl_s
-from .tokens import ROLES, mint
+from engine.redis_server import EmbeddedRedis
+from engine.settings import token_max_ttl_s
+from engine.tokens import ROLES, mint
 
 if TYPE_CHECKING:
     from gateways.server import ServerLimits

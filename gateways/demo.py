@@ -16,7 +16,7 @@ import httpx
 
 from . import demo_data
 from .secrets_env import Secrets, secrets_path
-from .tokens import mint
+from engine.tokens import mint
 
 _READY_TIMEOUT_S = 120.0
 TOKEN_TTL_S = 24 * 3600
