@@ -17,10 +17,10 @@ PLAIN_WRITES: dict[tuple[str, str], str] = {
     # Idempotency markers of platform webhooks: a webhook's work spans slots (member,
     # session, leader), so its "seen" marker cannot share a script with it. SET NX claims
     # the webhook id, DELETE gives it back if applying failed, SET marks it done.
-    ("platform", "set"): "webhook-id marker: claimed with SET NX EX, then SET done",
-    ("platform", "delete"): "webhook-id marker: given back when applying the webhook failed",
+    ("platform_inbox", "set"): "webhook-id marker: claimed with SET NX EX, then SET done",
+    ("platform_inbox", "delete"): "webhook-id marker: given back when applying the webhook failed",
     # A lease is one key: SET NX PX is atomic by itself (released by a script, by token).
-    ("delivery", "set"): "leader webhook delivery lease: SET NX PX",
+    ("leader_delivery", "set"): "leader webhook delivery lease: SET NX PX",
     # Index cleanup: the entry points at work already done (or an order already gone);
     # removing it twice is harmless, and leaving it is only re-checked by the sweeper.
     ("orders", "zrem"): "outbox entry removed once the member-side half of a release is done",

@@ -70,7 +70,7 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
                                                           generation)
     else:
         member, (parsed, result) = await asyncio.gather(
-            members.touch(store, member_id, ref),
+            members.load_and_bind_leader(store, member_id, ref),
             _enter_room(store, parsed, member_id, member_id, "", now, webhook_id, generation))
         if result.outcome == "unseated":
             tier = ladder.tier_for(member.growth).name if member else GUEST
@@ -129,7 +129,7 @@ async def products(store: Store, identity: str, session_id: str) -> ProductList:
     found = await live_counts(store, session_id, member_id or "", generation, "" if member_id else GUEST)
     if found is None:
         # A member not seated here: its record says its tier.
-        member = await members.touch(store, member_id) if member_id else None
+        member = await members.load_and_bind_leader(store, member_id) if member_id else None
         tier = ladder.tier_for(member.growth).name if member else GUEST
         found = await live_counts(store, session_id, member_id or "", generation, tier)
     if found is None:

@@ -57,7 +57,7 @@ def outbox_kind(entry: str) -> tuple[str, str]:
     return kind, order_id
 
 
-# Names in each process's configuration cache (engine/config.py): not Redis keys, but
+# Names in each process's configuration cache (engine/config_cache.py): not Redis keys, but
 # named here too, so that what one module caches another can forget by the same name.
 CACHE_LADDER = "ladder"
 CACHE_PROGRAM = "program"
@@ -76,7 +76,7 @@ def cached_commission(leader_id: str) -> str:
 
 
 def cached_leader(leader_id: str) -> str:
-    """That a leader exists (engine/config.py ``leader_exists``)."""
+    """That a leader exists (engine/config_cache.py ``leader_exists``)."""
     return f"leader:{leader_id}"
 
 

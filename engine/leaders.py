@@ -7,10 +7,9 @@ from decimal import Decimal
 import msgspec
 
 from . import keys
-from .codec import encode
-from .ladder import invalid, thousandths
+from .validation import invalid, thousandths
 from .store import Store
-from .types import Leader, LeaderSpec
+from .types import Leader, LeaderSpec, encode
 
 # Orders of members with no leader are routed here; operators read it.
 UNASSIGNED = "unassigned"

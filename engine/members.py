@@ -7,6 +7,7 @@ process may remember identity -> member forever (``Store.owners``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -17,12 +18,13 @@ import msgspec
 
 from lua_scripts import calls
 
-from . import keys, roster
+from . import keys, metrics, roster
 from .errors import DomainError
 from .identity import InvalidIdentity, member_named, normalise
 from .store import Store
 from .types import ImportRejection, ImportReport, Member, MemberLine
 
+log = logging.getLogger("livebenefits.members")
 # Lines per batch: with 4096 buckets, a batch this size puts a dozen members and two
 # dozen identities in each bucket, so each script call does a dozen lines' work.
 _BATCH = 50_000
@@ -65,13 +67,47 @@ async def resolve(store: Store, identity: str, leader_ref: str = "") -> tuple[st
     return None, guest_ref
 
 
-async def touch(store: Store, member_id: str, leader_ref: str = "") -> MemberState | None:
-    """The member as it is now, bound to ``leader_ref`` if it has no leader yet."""
+async def load_and_bind_leader(store: Store, member_id: str, leader_ref: str = "") -> MemberState | None:
+    """The member as it is now; bound to ``leader_ref`` first if it has no leader yet
+    (touch_member.lua: the read and that one write are one script)."""
     found = await calls.touch_member(store.scripts, keys.MemberKeys(member_id), member_id=member_id,
                                      leader_ref=leader_ref)
     if found is None:
         return None
     return MemberState(member_id, found.growth, found.points, found.leader_id or None, _split(found.identities))
+
+
+async def link_identities(store: Store, identities: list[str]) -> tuple[str | None, bool]:
+    """Link the unknown identities to the one member owning the known ones.
+
+    Returns (member id or None, conflict). Identities of two different members are a
+    conflict: counted, never merged; the viewer then acts as the first one's member.
+    """
+    owners = [(await resolve(store, identity))[0] for identity in identities]
+    known = list(dict.fromkeys(o for o in owners if o))
+    if not known:
+        return None, False
+    if len(known) > 1:
+        log.warning("identity conflict: %d members in one viewer.joined", len(known))
+        metrics.IDENTITY_CONFLICTS.inc()
+        return known[0], True
+    member_id = known[0]
+    unknown = [i for i, o in zip(identities, owners) if o is None and not i.startswith("member:")]
+    conflict = False
+    linked = []
+    for identity in unknown:
+        k = keys.IdentityKeys(identity)
+        [claim] = await calls.claim_identity(store.scripts, k, pairs=[[identity, member_id]])
+        if claim.owner == member_id:
+            linked.append(identity)
+            store.owners[identity] = member_id
+        else:
+            conflict = True
+            metrics.IDENTITY_CONFLICTS.inc()
+    if linked:
+        await calls.upsert_member(store.scripts, keys.MemberKeys(member_id), create_only=False,
+                                  records=[[member_id, "", "", "", ",".join(linked)]])
+    return member_id, conflict
 
 
 def new_member_id(identity: str) -> str:
@@ -102,7 +138,7 @@ async def enrol(store: Store, identity: str, leader_ref: str, candidate: str) ->
 
 
 async def get(store: Store, member_id: str) -> Member:
-    state = await touch(store, member_id)
+    state = await load_and_bind_leader(store, member_id)
     if state is None:
         raise DomainError("unknown_member", f"no member {member_id!r}")
     ladder = await store.config.ladder()

@@ -146,7 +146,7 @@ async def _unseated_buyer(store: Store, identity: str, member_id: str | None, gu
     """The buyer read from its member record; a guest (or a ``member:<id>`` with no record
     yet) is enrolled (lowest tier, the leader it came with) once its order is reserved."""
     ladder = await store.config.ladder()
-    member = await members.touch(store, member_id) if member_id else None
+    member = await members.load_and_bind_leader(store, member_id) if member_id else None
     if member is None:
         lowest = ladder.lowest.name
         return Buyer(member_id or members.new_member_id(identity), lowest, ladder.multiplier_milli(lowest),

@@ -15,12 +15,11 @@ from lua_scripts import calls
 
 from . import keys, leaders, metrics, roster
 from .clock import now_ms
-from .codec import encode
 from .errors import DomainError, InvalidInput
 from .orders import StoredOrder, decode_order, find, order_view
 from .sessions import load_def
 from .store import Store
-from .types import Order
+from .types import Order, encode
 
 
 log = logging.getLogger("livebenefits.payments")

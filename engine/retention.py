@@ -15,7 +15,7 @@ from lua_scripts import calls
 
 from . import keys
 from .clock import now_ms, to_ms
-from .codec import encode
+from .types import encode
 from .errors import DomainError
 from .sessions import load_def, state_at
 from .stats import session_stats

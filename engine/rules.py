@@ -7,11 +7,10 @@ configuration cache at once (other processes see it within ``config_ttl_s``).
 from __future__ import annotations
 
 from . import keys
-from .codec import encode
 from .ladder import Ladder
-from .program import Program
+from .program_rules import Program
 from .store import Store
-from .types import LadderSpec, ProgramSpec
+from .types import LadderSpec, ProgramSpec, encode
 
 
 async def put_ladder(store: Store, spec: LadderSpec) -> LadderSpec:

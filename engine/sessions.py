@@ -18,11 +18,11 @@ from lua_scripts import calls
 
 from . import keys, metrics
 from .clock import now_ms, to_ms
-from .codec import encode
 from .errors import DomainError, Field, InvalidInput
-from .ladder import GUEST, invalid, thousandths
+from .ladder import GUEST
+from .validation import invalid, thousandths
 from .store import Store
-from .types import ProductSpec, ProductState, SessionSpec, SessionView, StockDelta
+from .types import ProductSpec, ProductState, SessionSpec, SessionView, StockDelta, encode
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     # Tokens whose exp is further than this from their iat (or from now) are refused.
     token_max_ttl_s: float = DEFAULT_TOKEN_MAX_TTL_S
-    # Leader webhooks (engine/delivery.py, gateways/leader_webhooks.py): each attempt, from connecting to the answer,
+    # Leader webhooks (engine/leader_delivery.py, gateways/leader_webhooks.py): each attempt, from connecting to the answer,
     # ends within the deadline; each process delivers to at most this many leaders at once.
     webhook_deadline_s: float = 5.0
     webhook_concurrency: int = 64

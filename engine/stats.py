@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import msgspec
 import redis.asyncio as aioredis
 
-from .codec import encode
+from .types import encode
 from .errors import DomainError, StoreUnavailable
 from .fanout import Feed, Feeds
 from .ladder import GUEST

@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import metrics
-from .config import ConfigCache
+from .config_cache import ConfigCache
 from .errors import StoreUnavailable
 from .scripts import Observer, Scripts
 from .settings import Settings

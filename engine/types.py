@@ -271,3 +271,9 @@ class RefundRequired(msgspec.Struct, kw_only=True):
     refund_required: bool = True
     detail: str = ("the reservation expired or was cancelled before the payment arrived; its stock went back "
                    "on sale, nothing was credited: refund the payment")
+
+
+# JSON of these types as the API and the Redis records write it: decimals as JSON numbers
+# (msgspec's default is a string), so a multiplier of 1.5 reads back as 1.5.
+encoder = msgspec.json.Encoder(decimal_format="number")
+encode = encoder.encode

@@ -14,9 +14,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive
 
-from engine.codec import encode
 from engine.store import Store
-from engine.types import ID_PATTERN
+from engine.types import ID_PATTERN, encode
 
 from .problems import invalid_request, payload_too_large
 

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from engine import metrics
-from engine.codec import encode
+from engine.types import encode
 
 from . import viewer
 from .problems import MEDIA_TYPE as PROBLEM_TYPE, describe, problem_body, unexpected

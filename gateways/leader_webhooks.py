@@ -1,4 +1,4 @@
-"""Outbound leader webhooks over HTTP: each event the engine delivers (engine/delivery.py)
+"""Outbound leader webhooks over HTTP: each event the engine delivers (engine/leader_delivery.py)
 POSTed to the leader's URL, signed the Standard Webhooks way.
 
 Signed with the ``standardwebhooks`` library and the engine's
@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 import httpx
 from standardwebhooks import Webhook
 
-from engine import delivery
-from engine.delivery import DEADLINE_S
+from engine import leader_delivery
+from engine.leader_delivery import DEADLINE_S
 from engine.settings import Settings
 from engine.store import Store
 from engine.types import Leader
@@ -39,7 +39,7 @@ def open_client(concurrency: int, deadline_s: float = DEADLINE_S) -> httpx.Async
 
 
 class SignedPost:
-    """engine.delivery's ``Post``: one signed POST to the leader's webhook URL, over ``http``."""
+    """engine.leader_delivery's ``Post``: one signed POST to the leader's webhook URL, over ``http``."""
 
     def __init__(self, signer: Webhook, http: httpx.AsyncClient, deadline_s: float = DEADLINE_S) -> None:
         self._signer = signer
@@ -89,12 +89,12 @@ async def _read_prefix(answer: httpx.Response) -> None:
 
 async def deliver_due(store: Store, signer: Webhook, http: httpx.AsyncClient, leader: Leader, *,
                       deadline_s: float = DEADLINE_S) -> int:
-    """One delivery pass for ``leader`` over ``http`` (engine.delivery.deliver_due); how many were delivered."""
-    return await delivery.deliver_due(store, SignedPost(signer, http, deadline_s), leader, deadline_s=deadline_s)
+    """One delivery pass for ``leader`` over ``http`` (engine.leader_delivery.deliver_due); how many were delivered."""
+    return await leader_delivery.deliver_due(store, SignedPost(signer, http, deadline_s), leader, deadline_s=deadline_s)
 
 
 async def run(store: Store, settings: Settings, stop: asyncio.Event, interval_s: float = 0.2) -> None:
-    """Deliver every leader's due orders until ``stop`` (engine.delivery.run), POSTing them over one client.
+    """Deliver every leader's due orders until ``stop`` (engine.leader_delivery.run), POSTing them over one client.
 
     Without LIVEBENEFITS_WEBHOOK_SECRET nothing can be signed, so nothing is delivered.
     """
@@ -104,4 +104,4 @@ async def run(store: Store, settings: Settings, stop: asyncio.Event, interval_s:
     signer = Webhook(settings.webhook_secret)
     async with open_client(settings.webhook_concurrency, settings.webhook_deadline_s) as http:
         post = SignedPost(signer, http, settings.webhook_deadline_s)
-        await delivery.run(store, settings, stop, post, interval_s=interval_s)
+        await leader_delivery.run(store, settings, stop, post, interval_s=interval_s)

@@ -197,7 +197,7 @@ _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
 def _decimals_as_numbers(node: Any) -> Any:
-    """msgspec describes Decimal as a string; our codec writes it as a JSON number (engine/codec.py)."""
+    """msgspec describes Decimal as a string; our codec writes it as a JSON number (engine/types.py, encode)."""
     if isinstance(node, dict):
         node = {k: _decimals_as_numbers(v) for k, v in node.items()}
         if node.get("type") == "string" and node.get("format") == "decimal":
@@ -302,7 +302,7 @@ def _version() -> str:
 
 
 def _leader_webhooks(by_type: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    """What the engine POSTs to a leader's ``webhook_url`` (engine/delivery.py)."""
+    """What the engine POSTs to a leader's ``webhook_url`` (engine/leader_delivery.py)."""
     headers = {
         "webhook-id": "`<leader_id>:<stream entry id>`, the same on every retry of one event: drop repeats by it.",
         "webhook-timestamp": "Unix seconds when this attempt was signed.",

@@ -15,11 +15,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from standardwebhooks import Webhook
 
-from engine import metrics, platform
+from engine import metrics, platform_inbox
 from engine.errors import DomainError
-from engine.codec import encode
 from engine.platform_events import KNOWN_TYPES, OrderPaid, PlatformEvent, decode_envelope, decode_event
-from engine.types import RefundRequired
+from engine.types import RefundRequired, encode
 
 from .edge import NESTED_TOO_DEEPLY, read_capped, store
 from .problems import invalid_request
@@ -45,7 +44,7 @@ async def platform_webhook(request: Request) -> Response:
         raise
     finally:
         metrics.WEBHOOKS.labels(counted["type"], counted["result"]).inc()
-    if result == platform.PAID_AFTER_RELEASE and isinstance(event, OrderPaid):
+    if result == platform_inbox.PAID_AFTER_RELEASE and isinstance(event, OrderPaid):
         return Response(encode(RefundRequired(order_id=event.data.order_id)), status_code=200,
                         media_type="application/json")
     return Response(status_code=204)
@@ -92,7 +91,7 @@ async def _receive(request: Request, counted: dict[str, str]) -> tuple[str, Plat
         counted["type"] = kind
         raise invalid_request(str(exc)) from None
     counted["type"] = type(event).__struct_config__.tag
-    return await platform.receive(store(request), webhook_id, event), event
+    return await platform_inbox.receive(store(request), webhook_id, event), event
 
 
 routes = [Route("/v1/webhooks/platform", platform_webhook, methods=["POST"])]

@@ -14,7 +14,7 @@ import pytest
 from redis.crc import key_slot
 from standardwebhooks import Webhook
 
-from engine import delivery, keys, orders, retention, sweeper
+from engine import leader_delivery, keys, orders, retention, sweeper
 from engine.scripts import script_names, script_source
 from engine.settings import Settings
 from engine.store import close_store, open_store
@@ -154,7 +154,7 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
         assert not [h for h in holds.values() if h.startswith("held|")], holds
         # The leader's routed and refunded orders go out to its webhook.
         async with httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(204))) as http:
-            leader = next(x for x in await delivery.leaders_with_webhooks(store) if x.leader_id == "L-01")
+            leader = next(x for x in await leader_delivery.leaders_with_webhooks(store) if x.leader_id == "L-01")
             assert await leader_webhooks.deliver_due(store, Webhook(settings.webhook_secret), http, leader) >= 1
         # Long after they ended, both sessions are retired.
         assert sorted(await retention.retire_due(store, FAR_FUTURE_MS)) == ["S1", "S2"]

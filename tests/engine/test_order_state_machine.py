@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, settings as hsettings
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
                                  run_state_machine_as_test)
 
-from engine import entry, keys, members, orders, platform, sessions, sweeper
+from engine import entry, keys, members, orders, platform_inbox, sessions, sweeper
 from engine.platform_events import OrderData, OrderPaid, OrderRefunded, PaidData
 from engine.errors import DomainError
 from engine.settings import Settings
@@ -357,7 +357,7 @@ class OrderMachine(RuleBasedStateMachine):
         return pool[pick % len(pool)]
 
     def _apply(self, webhook_id: str, event: Any) -> str | DomainError:
-        return self.run(self._call(platform.receive(self.store, webhook_id, event)))
+        return self.run(self._call(platform_inbox.receive(self.store, webhook_id, event)))
 
     def _set_growth(self, member_id: str, growth: int) -> None:
         self.growth[member_id] = growth

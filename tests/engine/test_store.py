@@ -10,7 +10,7 @@ import dataclasses
 import pytest
 
 from engine import keys
-from engine.config import ConfigCache
+from engine.config_cache import ConfigCache
 from engine.errors import StoreUnavailable
 from gateways.secrets_env import Secrets
 from engine.settings import Settings

@@ -1,4 +1,4 @@
-"""Leader webhook backoff, one delivery pass at a time (``engine.delivery.deliver_due``, through ``gateways.leader_webhooks``)
+"""Leader webhook backoff, one delivery pass at a time (``engine.leader_delivery.deliver_due``, through ``gateways.leader_webhooks``)
 against a stub leader that answers what it is told: the backoff starts at 0.5 s for
 every entry, however often the entry before it was refused."""
 

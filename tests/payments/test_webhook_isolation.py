@@ -1,4 +1,4 @@
-"""Leader webhook delivery is isolated (``engine.delivery``): a leader endpoint that
+"""Leader webhook delivery is isolated (``engine.leader_delivery``): a leader endpoint that
 trickles its answer, or answers without end, costs only its own leader a deadline per
 attempt and a few KiB of reading; everyone else's orders go out meanwhile; the slow
 one is retried with backoff and gets every order, in order, once it recovers.
@@ -22,7 +22,7 @@ from types import TracebackType
 import pytest
 from standardwebhooks import Webhook
 
-from engine import delivery, keys, leaders
+from engine import leader_delivery, keys, leaders
 from engine.settings import Settings
 from engine.store import Store, close_store, open_store
 from engine.types import Leader, LeaderSpec
@@ -51,7 +51,7 @@ async def route(store: Store, leader_id: str, count: int) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def delivering(store: Store, settings: Settings) -> AsyncIterator[None]:
-    """``leader_webhooks.run`` (``engine.delivery.run``) in a task, as a worker's lifespan runs it, stopped on the way out."""
+    """``leader_webhooks.run`` (``engine.leader_delivery.run``) in a task, as a worker's lifespan runs it, stopped on the way out."""
     stop = asyncio.Event()
     task = asyncio.create_task(leader_webhooks.run(store, settings, stop, interval_s=0.05))
     try:
@@ -195,7 +195,7 @@ async def test_two_processes_deliver_each_leaders_orders_once_and_in_order(
 async def test_a_pass_starts_no_attempt_that_could_outlive_its_lease(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     # A 1 s deadline and a 3 s lease (1 s of it kept for Redis): attempts start in the first second.
-    monkeypatch.setattr(delivery, "LEASE_MS", 3_000)
+    monkeypatch.setattr(leader_delivery, "LEASE_MS", 3_000)
     async with RawEndpoint(delay=0.4) as slowish:
         slow_leader = await leader(store, "L-slowish", slowish.url)
         ids = await route(store, "L-slowish", 10)

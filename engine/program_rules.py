@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .ladder import thousandths
+from .validation import thousandths
 from .types import ProgramSpec
 
 

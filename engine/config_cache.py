@@ -18,7 +18,7 @@ import msgspec
 
 from . import keys
 from .ladder import DEFAULT as DEFAULT_LADDER, Ladder
-from .program import DEFAULT as DEFAULT_PROGRAM, Program
+from .program_rules import DEFAULT as DEFAULT_PROGRAM, Program
 from .types import LadderSpec, ProgramSpec
 
 T = TypeVar("T")

@@ -98,7 +98,7 @@ async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
 async def _joined(store: Store, webhook_id: str, session_id: str, identities: list[str],
                   leader_ref: str | None) -> str:
     """One ID, then exactly what entering does (the entry counted once per webhook id)."""
-    member_id, conflict = await link(store, identities)
+    member_id, conflict = await members.link_identities(store, identities)
     as_viewer = f"member:{member_id}" if member_id else identities[0]
     try:
         await entry.enter(store, as_viewer, session_id, leader_ref, webhook_id)
@@ -109,39 +109,6 @@ async def _joined(store: Store, webhook_id: str, session_id: str, identities: li
             return "ignored"
         raise
     return "conflict" if conflict else "applied"
-
-
-async def link(store: Store, identities: list[str]) -> tuple[str | None, bool]:
-    """Link the unknown identities to the one member owning the known ones.
-
-    Returns (member id or None, conflict). Identities of two different members are a
-    conflict: counted, never merged; the viewer then acts as the first one's member.
-    """
-    owners = [(await members.resolve(store, identity))[0] for identity in identities]
-    known = list(dict.fromkeys(o for o in owners if o))
-    if not known:
-        return None, False
-    if len(known) > 1:
-        log.warning("identity conflict: %d members in one viewer.joined", len(known))
-        metrics.IDENTITY_CONFLICTS.inc()
-        return known[0], True
-    member_id = known[0]
-    unknown = [i for i, o in zip(identities, owners) if o is None and not i.startswith("member:")]
-    conflict = False
-    linked = []
-    for identity in unknown:
-        k = keys.IdentityKeys(identity)
-        [claim] = await calls.claim_identity(store.scripts, k, pairs=[[identity, member_id]])
-        if claim.owner == member_id:
-            linked.append(identity)
-            store.owners[identity] = member_id
-        else:
-            conflict = True
-            metrics.IDENTITY_CONFLICTS.inc()
-    if linked:
-        await calls.upsert_member(store.scripts, keys.MemberKeys(member_id), create_only=False,
-                                  records=[[member_id, "", "", "", ",".join(linked)]])
-    return member_id, conflict
 
 
 async def _growth(store: Store, webhook_id: str, event: ViewerWatched | ViewerShared) -> str:
