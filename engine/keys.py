@@ -106,7 +106,7 @@ class SessionKeys:
     """Keys of one session, all in the session's slot."""
 
     __slots__ = ("session_id", "tag", "meta", "roster", "coupons", "held", "templates",
-                 "stats", "online", "events", "orders", "expiry", "outbox")
+                 "stats", "online", "events", "orders", "expiry", "outbox", "heat", "heat_index")
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -124,6 +124,10 @@ class SessionKeys:
         self.stats = f"{base}:stats:{session_id}"
         self.online = f"{base}:online:{session_id}"
         self.events = f"{base}:events:{session_id}"
+        # Interaction heat: "<minute>|<tier>|<kind>" -> count, and each field by its
+        # minute, so the minutes past the window can be dropped (count_interaction.lua).
+        self.heat = f"{base}:heat:{session_id}"
+        self.heat_index = f"{base}:heat_index:{session_id}"
         self.orders = slot.orders
         self.expiry = slot.expiry
         self.outbox = slot.outbox
@@ -131,7 +135,7 @@ class SessionKeys:
     def own(self, product_skus: list[str]) -> list[str]:
         """Every key that belongs to this session alone (not the tag's orders, expiry, outbox)."""
         return [self.meta, self.roster, self.templates, self.held, self.coupons, self.stats, self.online,
-                self.events, *(self.product(sku) for sku in product_skus)]
+                self.events, self.heat, self.heat_index, *(self.product(sku) for sku in product_skus)]
 
     def product(self, sku: str) -> str:
         return f"{PREFIX}:{{s:{self.tag}}}:product:{self.session_id}:{sku}"

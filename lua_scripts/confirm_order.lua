@@ -1,7 +1,8 @@
 --[[ confirm_order: a points order's points are held; make it an ordinary reservation.
 
-KEYS[1] orders   KEYS[2] expiry   KEYS[3] product (its order and unit counters by tier)
+KEYS[1] orders   KEYS[2] expiry   KEYS[3] product (its order, unit and buyer counters by tier)
 ARGV[1] order_id
+The buyer's first order in the session (its "nth" is 1) also counts a unique buyer.
 Returns {"ok", order_json} (also when it was confirmed already, e.g. by the sweeper)
         {"err", "invalid_state"} when the order is gone or was released meanwhile.
 Example: EVALSHA sha 3 <keys> 1a2b3c4d-x7 -> {"ok", '{"status":"reserved",...}'}
@@ -19,4 +20,5 @@ redis.call('HSET', KEYS[1], order_id, encoded)
 redis.call('ZADD', KEYS[2], order.pay_before_ms, order_id)
 redis.call('HINCRBY', KEYS[3], 'o:' .. order.tier, 1)
 redis.call('HINCRBY', KEYS[3], 'u:' .. order.tier, order.qty)
+if order.nth == 1 then redis.call('HINCRBY', KEYS[3], 'b:' .. order.tier, 1) end
 return {'ok', encoded}
