@@ -1,7 +1,7 @@
 --[[ pay_order: the platform says an order is paid.
 
 KEYS[1] orders   KEYS[2] expiry   KEYS[3] product   KEYS[4] stats   KEYS[5] outbox
-KEYS[6] roster (the funnel's payers: field "p|<member>" once per member and session)
+KEYS[6] roster (the funnel's payers: field "#p:<member>" once per member and session)
 ARGV[1] order_id   ARGV[2] amount paid (fen)   ARGV[3] now_ms
 ARGV[4] points the order earns   ARGV[5] growth the order earns
 A reserved order becomes "paid": its units move from reserved to sold, and outbox entry
@@ -44,7 +44,7 @@ if status == 'reserved' then
   redis.call('HINCRBY', KEYS[4], order.tier .. '|points_awarded', order.points_earned)
   redis.call('HINCRBY', KEYS[4], order.tier .. '|paid_orders', 1)
   redis.call('HINCRBY', KEYS[4], order.tier .. '|paid_units', order.qty)
-  if redis.call('HSETNX', KEYS[6], 'p|' .. order.member_id, order.tier) == 1 then
+  if redis.call('HSETNX', KEYS[6], '#p:' .. order.member_id, order.tier) == 1 then
     redis.call('HINCRBY', KEYS[4], order.tier .. '|payers', 1)
   end
   if order.coupon_id ~= '' then

@@ -44,7 +44,7 @@ async def test_member_entry_issues_its_tiers_coupons(redis, scripts: Scripts, st
     assert changes(before, await snapshot(redis)) == {
         # Seated: its tier, multiplier and leader, for its orders; no orders yet.
         # The viewer's first entry: an entrant of the funnel, once, at this tier.
-        k.roster: {"m-gold": seat("gold", 1500, "L-01", 0), "n|m-gold": "gold"},
+        k.roster: {"m-gold": seat("gold", 1500, "L-01", 0), "#n:m-gold": "gold"},
         k.stats: {"gold|entries": "1", "gold|online": "1", "gold|coupons_issued": "2", "gold|entrants": "1"},
         k.online: {"m-gold": "gold"},
         k.templates: {**readable(before, k.templates), "#seq": "2", "gold-10|issued": "1", "all-5pct|issued": "1"},
@@ -121,7 +121,7 @@ async def test_guest_entry_is_counted_but_gets_no_coupon(redis, scripts: Scripts
     assert result == ["ok", "live", [], product_rows("guest"), 0, 1, "guest", ""]
     # A guest has no seat: the roster only notes that it entered (the funnel's entrants).
     assert changes(before, await snapshot(redis)) == {
-        k.roster: {"n|wechat:oGuest": "guest"},
+        k.roster: {"#n:wechat:oGuest": "guest"},
         k.stats: {"guest|entries": "1", "guest|online": "1", "guest|entrants": "1"},
         k.online: {"wechat:oGuest": "guest"},
     }
@@ -210,7 +210,7 @@ async def test_member_seated_by_its_order_enters_at_the_seats_tier(redis, script
                                2, 1, "gold", "L-01"]
     changed = changes(before, await snapshot(redis))
     # The seat is not rewritten; the roster only notes the entrant.
-    assert changed[k.roster] == {**readable(before, k.roster), "n|m-gold": "gold"}
+    assert changed[k.roster] == {**readable(before, k.roster), "#n:m-gold": "gold"}
     assert changed[k.stats] == {"gold|entries": "1", "gold|online": "1", "gold|coupons_issued": "2",
                                 "gold|entrants": "1"}
 
@@ -240,7 +240,7 @@ async def test_given_tier_reseats_and_keeps_the_order_count(redis, scripts: Scri
     assert result[0] == "ok" and result[3] == product_rows("regular", bought={"MILK": 2, "CHEESE": 1})
     assert result[6:] == ["regular", "L-02"]
     assert changes(before, await snapshot(redis))[k.roster] == {
-        **readable(before, k.roster), "m-gold": f"{GEN}|regular|1000|L-02|3", "n|m-gold": "regular"}
+        **readable(before, k.roster), "m-gold": f"{GEN}|regular|1000|L-02|3", "#n:m-gold": "regular"}
 
 
 async def test_rows_show_each_tiers_price_opening_and_eligibility(redis, scripts: Scripts, store: Store) -> None:

@@ -53,7 +53,7 @@ async def test_pays_a_reserved_order(redis, scripts: Scripts, live: SessionDef) 
                   "gold|payers": "1"},
         k.outbox: [(f"credit|{oid(live)}", float(PAID))],
         # The member's first paid order here: a payer, once.
-        k.roster: {**readable(before, k.roster), "p|m-gold": "gold"},
+        k.roster: {**readable(before, k.roster), "#p:m-gold": "gold"},
     }
 
 

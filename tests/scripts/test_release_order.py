@@ -63,7 +63,7 @@ async def test_cancel_gives_everything_back(redis, scripts: Scripts, live: Sessi
         k.orders: {oid(live): order},
     }
     assert roster == {"m-gold": seat("gold", orders=1), "m-gold|o|1": oid(live), idem(): f"fp1|{oid(live)}",
-                      "n|m-gold": "gold"}
+                      "#n:m-gold": "gold"}
 
 
 async def test_second_release_gives_back_nothing(redis, scripts: Scripts, live: SessionDef) -> None:
@@ -116,7 +116,7 @@ async def test_abort_leaves_no_trace_of_a_pending_order(redis, scripts: Scripts,
     assert contents(await snapshot(redis)) == contents(before_order)
     assert await redis.hgetall(k.roster) == {
         "m-gold": seat("gold", orders=1), "m-gold|RARE": "1", "m-gold|o|1": oid(live, "o0"),
-        idem("m-gold", "k0"): f"fp1|{oid(live, 'o0')}", "n|m-gold": "gold"}
+        idem("m-gold", "k0"): f"fp1|{oid(live, 'o0')}", "#n:m-gold": "gold"}
 
 
 async def test_abort_of_an_order_that_seated_its_member_unseats_it(redis, scripts: Scripts,
@@ -140,7 +140,7 @@ async def test_abort_of_an_order_by_a_seated_member_keeps_the_seat(redis, script
     result = await reserve(scripts, k, sku="MILK", points=10, pending=True)
     assert json.loads(result[1])["seated"] == 0
     assert (await release(scripts, live, "aborted"))[0] == "ok"
-    assert await redis.hgetall(k.roster) == {"m-gold": seat("gold", orders=0), "n|m-gold": "gold"}
+    assert await redis.hgetall(k.roster) == {"m-gold": seat("gold", orders=0), "#n:m-gold": "gold"}
     for key in (k.orders, k.expiry):
         assert await redis.exists(key) == 0, key
 
@@ -153,7 +153,7 @@ async def test_abort_keeps_a_seat_of_another_generation_and_undoes_its_count(red
     assert await redis.hget(k.roster, "m-gold") == seat("gold", 1500, "", 5, generation=OLD_GEN)
     assert (await release(scripts, live, "aborted"))[0] == "ok"
     assert await redis.hgetall(k.roster) == {"m-gold": seat("gold", 1500, "", 4, generation=OLD_GEN),
-                                             "n|m-gold": "gold"}
+                                             "#n:m-gold": "gold"}
 
 
 async def test_abort_of_an_earlier_order_leaves_a_gap(redis, scripts: Scripts, live: SessionDef) -> None:
@@ -182,7 +182,7 @@ async def test_abort_keeps_a_key_that_names_another_order(redis, scripts: Script
     assert await redis.hget(k.roster, idem()) == f"fp1|{oid(live, 'o9')}"
     # The rest of the order's trace is gone all the same.
     assert await redis.hgetall(k.roster) == {"m-gold": seat("gold"), idem(): f"fp1|{oid(live, 'o9')}",
-                                             "n|m-gold": "gold"}
+                                             "#n:m-gold": "gold"}
 
 
 async def test_abort_of_the_only_order_removes_the_members_fields(redis, scripts: Scripts,

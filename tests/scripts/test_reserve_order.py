@@ -31,7 +31,7 @@ async def live(redis, scripts: Scripts, store: Store) -> SessionDef:
     assert len((await enter(scripts, parsed, "m-gold", "m-gold", "gold", now=ENTERED))[2]) == 2
     assert len((await enter(scripts, parsed, "m-reg", "m-reg", "regular", now=ENTERED))[2]) == 1
     assert await redis.hgetall(parsed.keys.roster) == {"m-gold": seat("gold"), "m-reg": seat("regular"),
-                                                       "n|m-gold": "gold", "n|m-reg": "regular"}
+                                                       "#n:m-gold": "gold", "#n:m-reg": "regular"}
     return parsed
 
 
@@ -203,7 +203,7 @@ async def test_second_order_adds_to_member_lists(redis, scripts: Scripts, live: 
         "m-gold|MILK": "1", "m-gold|RARE": "1",
         "m-gold|o|1": oid(live), "m-gold|o|2": oid(live, "o2"),
         idem("m-gold", "k1"): f"fp1|{oid(live)}", idem("m-gold", "k2"): f"fp1|{oid(live, 'o2')}",
-        "n|m-gold": "gold", "n|m-reg": "regular"}
+        "#n:m-gold": "gold", "#n:m-reg": "regular"}
     # No outbox entry: the roster knows who is in the room.
     assert await redis.exists(k.outbox) == 0
 
