@@ -21,6 +21,7 @@ import redis
 
 from gateways.cli import main
 from engine.redis_server import SERVER_NAMES
+from engine.tokens import TokenVerifier
 from tests.conftest import JWT_SECRET
 from tests.live import REPO, EngineFailed, LiveEngine
 
@@ -69,6 +70,15 @@ def test_token_verifies_with_pyjwt(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert claims["role"] == "viewer"
     assert claims["sub"] == "phone:13800000000"
     assert 110 <= claims["exp"] - time.time() <= 121
+
+
+def test_a_host_token_is_minted_and_accepted(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LIVEBENEFITS_JWT_SECRET", JWT_SECRET)
+    assert main(["token", "--role", "host", "--sub", "host-1"]) == 0
+    token = capsys.readouterr().out.strip()
+    who = TokenVerifier(JWT_SECRET).verify(token)
+    assert (who.role, who.sub) == ("host", "host-1")
 
 
 def test_token_reads_the_demo_secrets_when_env_is_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
