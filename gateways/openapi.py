@@ -229,6 +229,11 @@ Where the contract is silent, this engine does the following.
 - **Leaders**: `limit` is 1-500 (default 100); `after` and stream ids are opaque cursors;
   an unknown leader id has an empty list. The stream without `Last-Event-ID` starts with
   what is routed from then on; it sends `retry: 1000` and a comment every 15 s of silence.
+- **The host's screen**: a `host` token reads the host routes of any session and nothing
+  else; an operator reads them too. Names there are masked (`王**`; `…0042`, the member
+  id's tail, without a name; `guest`); no identity or phone is ever in a host answer. A
+  question is asked by a viewer in the room (entered, not left), at the tier it is counted
+  online under; open questions come highest tier first, then in the order asked.
 - **Stats**: every ladder tier and `guest` appear, zeros included. The stream polls every
   0.5 s and sends `event: stats` only when the object changed, a comment after 15 s.
 - **Members import**: blank lines are skipped (they still count for line numbers); omitted
