@@ -338,6 +338,12 @@ def _run_the_tour(out: str, exports: dict[str, str]) -> None:
     with httpx.Client(base_url=exports["LB"], timeout=10) as client:
         routed = _ok(client.get("/v1/leaders/L-01/orders", headers={"Authorization": f"Bearer {exports['LEADER']}"}))
     assert order_id in [o["order_id"] for o in routed["orders"]], routed
+    # The host's screen: the gold member's question filed, listed for the host, and the roll read.
+    assert re.search(r'"question_id":"q\d+".*"tier":"gold"', done.stdout) or \
+        re.search(r'"tier":"gold".*"question_id":"q\d+"', done.stdout), done.stdout
+    assert re.search(r'^\{"questions":\[\{', done.stdout, flags=re.M), done.stdout
+    assert re.search(r'^\{"session_id":"demo-live","vip_min_tier":"black_diamond","vips":\[', done.stdout,
+                     flags=re.M), done.stdout
 
 
 @pytest.mark.slow
