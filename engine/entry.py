@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from lua_scripts import calls
 
-from . import keys, members, metrics, roster
+from . import host_screen, keys, members, metrics, roster
 from .clock import now_ms, rfc3339
 from .coupons import coupon_view
 from .errors import DomainError, over_budget
@@ -83,6 +83,9 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
             # this entry was served at the seat's tier; the next order is at the record's.
             await roster.reseat(store, session_id, member_id, member.growth, leader_id=member.leader_id or "")
     tier = result.tier
+    if member is not None:
+        # The host's screen: a VIP's first arrival here is announced once (engine/host_screen.py).
+        await host_screen.arrived(store, parsed, member.member_id, tier, now)
     if result.counted:
         metrics.child(metrics.ENTRIES, session_id, tier).inc()
     if result.issued:

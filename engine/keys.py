@@ -106,7 +106,8 @@ class SessionKeys:
     """Keys of one session, all in the session's slot."""
 
     __slots__ = ("session_id", "tag", "meta", "roster", "coupons", "held", "templates",
-                 "stats", "online", "events", "orders", "expiry", "outbox", "heat", "heat_index")
+                 "stats", "online", "events", "orders", "expiry", "outbox", "heat", "heat_index",
+                 "host_feed", "vips", "questions", "questions_open", "questions_answered", "questions_dismissed")
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -131,11 +132,27 @@ class SessionKeys:
         self.orders = slot.orders
         self.expiry = slot.expiry
         self.outbox = slot.outbox
+        # The host's screen (engine/host_screen.py, engine/questions.py): the host's
+        # event stream (vip.entered, question.*), the VIPs who arrived (member -> arrival
+        # JSON), the questions (id -> JSON, and one priority-ordered set per state).
+        self.host_feed = f"{base}:host:{session_id}"
+        self.vips = f"{base}:vips:{session_id}"
+        self.questions = f"{base}:questions:{session_id}"
+        self.questions_open = f"{base}:questions:open:{session_id}"
+        self.questions_answered = f"{base}:questions:answered:{session_id}"
+        self.questions_dismissed = f"{base}:questions:dismissed:{session_id}"
+
+    def question_state(self, state: str) -> str:
+        """The priority-ordered set of the questions in ``state`` (open, answered, dismissed)."""
+        return {"open": self.questions_open, "answered": self.questions_answered,
+                "dismissed": self.questions_dismissed}[state]
 
     def own(self, product_skus: list[str]) -> list[str]:
         """Every key that belongs to this session alone (not the tag's orders, expiry, outbox)."""
         return [self.meta, self.roster, self.templates, self.held, self.coupons, self.stats, self.online,
-                self.events, self.heat, self.heat_index, *(self.product(sku) for sku in product_skus)]
+                self.events, self.heat, self.heat_index, self.host_feed, self.vips, self.questions,
+                self.questions_open, self.questions_answered, self.questions_dismissed,
+                *(self.product(sku) for sku in product_skus)]
 
     def product(self, sku: str) -> str:
         return f"{PREFIX}:{{s:{self.tag}}}:product:{self.session_id}:{sku}"

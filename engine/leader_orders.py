@@ -93,8 +93,8 @@ async def _current_status(store: Store, orders: list[LeaderOrder]) -> list[str]:
     return [decode_order(raw).status if raw else order.status for order, raw in zip(orders, await pipe.execute())]
 
 
-async def watch(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_id: Cursor | None, *,
-                quiet_s: float) -> AsyncIterator[Routed | None]:
+def watch(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_id: Cursor | None, *,
+          quiet_s: float) -> AsyncIterator[Routed | None]:
     """Each routed or refunded order once, from after ``last_event_id``; None after ``quiet_s`` of silence.
 
     Without a cursor, it starts with what is routed from now on. The first value (a
@@ -105,11 +105,17 @@ async def watch(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_id:
     slow for its inbox reads history again from its last entry. How each value travels
     is the caller's (gateways/sse.py frames them as server-sent events).
     """
-    lk = keys.LeaderKeys(leader_id)
-    feed, inbox = await feeds.join(lk.stream)
+    return watch_stream(store, feeds, keys.LeaderKeys(leader_id).stream, last_event_id, quiet_s=quiet_s)
+
+
+async def watch_stream(store: Store, feeds: LeaderFeeds, stream: str, last_event_id: Cursor | None, *,
+                       quiet_s: float) -> AsyncIterator[Routed | None]:
+    """``watch`` for any stream of ``event``/``data`` entries (a leader's orders, a host's
+    screen: engine/host_screen.py), read through the process's one reader of ``stream``."""
+    feed, inbox = await feeds.join(stream)
     try:
         if last_event_id is None:
-            newest = await store.client.xrevrange(lk.stream, "+", "-", count=1)
+            newest = await store.client.xrevrange(stream, "+", "-", count=1)
             last_event_id = entry_at(newest[0][0]) if newest else (0, 0)
         sent = last_event_id
         yield None
@@ -118,7 +124,7 @@ async def watch(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_id:
             if behind:
                 # The history up to now; what is added after this read reaches the inbox.
                 start = _after(sent)
-                page = await store.client.xrange(lk.stream, start, "+", count=_PAGE) if start else []
+                page = await store.client.xrange(stream, start, "+", count=_PAGE) if start else []
                 for entry_id, fields in page:
                     event = routed(entry_id, fields)
                     sent = event.at

@@ -18,7 +18,7 @@ import msgspec
 
 from lua_scripts import calls
 
-from . import keys, metrics, roster
+from . import display_names, keys, metrics, roster
 from .errors import DomainError
 from .identity import InvalidIdentity, member_named, normalise
 from .store import Store
@@ -143,16 +143,16 @@ async def get(store: Store, member_id: str) -> Member:
         raise DomainError("unknown_member", f"no member {member_id!r}")
     ladder = await store.config.ladder()
     return Member(member_id, ladder.tier_for(state.growth).name, state.growth, state.points,
-                  state.leader_id, state.identities)
+                  state.leader_id, state.identities, await display_names.full_name(store, member_id))
 
 
 # --- import ---------------------------------------------------------------------------
 
 # A parsed line waiting for its batch: (line number, member id, growth, points, leader
-# id, identities). A plain tuple of strings and numbers, which the garbage collector
+# id, identities, display name or ""). A plain tuple of strings and numbers, which the garbage collector
 # stops tracking: fifty thousand tracked objects per batch made each full collection
 # (the worker frozen meanwhile) take hundreds of milliseconds.
-_Line = tuple[int, str, int | None, int | None, str | None, tuple[str, ...]]
+_Line = tuple[int, str, int | None, int | None, str | None, tuple[str, ...], str]
 
 
 async def ndjson_blocks(chunks: AsyncIterator[bytes],
@@ -280,7 +280,8 @@ async def _check_line(store: Store, number: int, member: MemberLine, leaders: se
             report.rejected.append(ImportRejection(number, f"unknown leader {member.leader_id!r} - at `$.leader_id`"))
             return None
         leaders.add(member.leader_id)
-    return number, member.member_id, member.growth, member.points, member.leader_id, tuple(identities)
+    return (number, member.member_id, member.growth, member.points, member.leader_id, tuple(identities),
+            member.display_name or "")
 
 
 async def _apply(store: Store, batch: list[_Line], report: ImportReport) -> None:
@@ -318,7 +319,7 @@ async def _apply_once(store: Store, batch: list[_Line], report: ImportReport) ->
     # 1. Claim every identity of every line, one script call per identity bucket; within
     #    a bucket the claims keep line order, so the first line to name an identity wins.
     claims: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    for n, (_, mid, _, _, _, identities) in enumerate(batch):
+    for n, (_, mid, _, _, _, identities, _) in enumerate(batch):
         for identity in identities:
             claims[keys.identity_bucket(identity)].append((n, identity, mid))
         if n % _LINES_PER_TURN == 0:
@@ -341,7 +342,7 @@ async def _apply_once(store: Store, batch: list[_Line], report: ImportReport) ->
     for n, line in enumerate(batch):
         if n % _LINES_PER_TURN == 0:
             await asyncio.sleep(0)
-        _, mid, _, _, _, identities = line
+        _, mid, _, _, _, identities, _ = line
         conflicts = [(i, owners[(n, i)][0]) for i in identities if owners[(n, i)][0] != mid]
         if conflicts:
             blocked.append((line, conflicts))
@@ -355,7 +356,7 @@ async def _apply_once(store: Store, batch: list[_Line], report: ImportReport) ->
               for pairs in unclaims.values()]
     for u, lines in enumerate(upserts.values()):
         records = [[mid, "" if growth is None else growth, "" if points is None else points, leader_id or "",
-                    ",".join(identities)] for _, mid, growth, points, leader_id, identities in lines]
+                    ",".join(identities), name] for _, mid, growth, points, leader_id, identities, name in lines]
         writes.append(calls.upsert_member_call(keys.MemberKeys(lines[0][1]), create_only=False, records=records))
         if u % (_LINES_PER_TURN // 10) == 0:
             await asyncio.sleep(0)

@@ -24,6 +24,9 @@ class JoinedData(msgspec.Struct):
     session_id: Id
     identities: Annotated[list[Identity], Meta(min_length=1, max_length=20)]
     leader_ref: str | None = None
+    # The viewer's name on the platform: a member's display name unless it has one
+    # (engine/display_names.py); cut to 64 characters, ignored for a guest.
+    display_name: str | None = None
 
 
 class ViewerData(msgspec.Struct):

@@ -14,7 +14,7 @@ import logging
 
 from lua_scripts import calls
 
-from . import entry, heat, keys, members, metrics, payments, roster, sessions
+from . import display_names, entry, heat, keys, members, metrics, payments, roster, sessions
 from .clock import now_ms
 from .errors import DomainError, Field, InvalidInput
 from .identity import InvalidIdentity, normalise
@@ -75,7 +75,7 @@ async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
         case ViewerJoined(data=d):
             return await _joined(store, webhook_id, d.session_id,
                                  [_identity(i, ("data", "identities", n)) for n, i in enumerate(d.identities)],
-                                 d.leader_ref)
+                                 d.leader_ref, d.display_name)
         case ViewerLeft(data=d):
             await _require_session(store, d.session_id)
             identity = _identity(d.identity, ("data", "identity"))
@@ -105,9 +105,18 @@ async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
 
 
 async def _joined(store: Store, webhook_id: str, session_id: str, identities: list[str],
-                  leader_ref: str | None) -> str:
+                  leader_ref: str | None, display_name: str | None = None) -> str:
     """One ID, then exactly what entering does (the entry counted once per webhook id)."""
     member_id, conflict = await members.link_identities(store, identities)
+    name = (display_name or "").strip()[:64]
+    if member_id and name:
+        # Before entering, so a VIP's arrival on the host's screen carries it. An
+        # operator's or an import's name is kept: the platform's nickname only fills a gap.
+        try:
+            await display_names.set_name(store, member_id, name, only_if_unset=True)
+        except DomainError as exc:
+            if exc.code != "unknown_member":
+                raise
     as_viewer = f"member:{member_id}" if member_id else identities[0]
     try:
         await entry.enter(store, as_viewer, session_id, leader_ref, webhook_id)

@@ -251,7 +251,8 @@ async def view(store: Store, session_id: str) -> SessionView:
                 for p, row in zip(parsed.products, rows)]
     return SessionView(session_id=session_id, state=state, title=spec.title, starts_at=spec.starts_at,
                        ends_at=spec.ends_at, points_multiplier=spec.points_multiplier,
-                       reservation_minutes=spec.reservation_minutes, products=products, coupons=spec.coupons)
+                       reservation_minutes=spec.reservation_minutes, products=products, coupons=spec.coupons,
+                       vip_min_tier=spec.vip_min_tier)
 
 
 async def set_state(store: Store, session_id: str, state: str) -> SessionView:

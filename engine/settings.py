@@ -59,6 +59,9 @@ class Settings:
     order_burst: int = 20
     entry_rate: int = 2
     entry_burst: int = 10
+    # ... and for a viewer's questions to the host (engine/questions.py).
+    question_rate: int = 1
+    question_burst: int = 3
     # ... and per client address, coarse: each process counts its own
     # (gateways/address_budget.py).
     ip_rate: int = 2000
@@ -89,6 +92,8 @@ class Settings:
             order_burst=int(env.get("LIVEBENEFITS_ORDER_BURST", "20")),
             entry_rate=int(env.get("LIVEBENEFITS_ENTRY_RATE", "2")),
             entry_burst=int(env.get("LIVEBENEFITS_ENTRY_BURST", "10")),
+            question_rate=int(env.get("LIVEBENEFITS_QUESTION_RATE", "1")),
+            question_burst=int(env.get("LIVEBENEFITS_QUESTION_BURST", "3")),
             ip_rate=int(env.get("LIVEBENEFITS_IP_RATE", "2000")),
             ip_burst=int(env.get("LIVEBENEFITS_IP_BURST", "4000")),
         )

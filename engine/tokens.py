@@ -15,7 +15,7 @@ import jwt
 
 from .settings import DEFAULT_TOKEN_MAX_TTL_S
 
-ROLES = ("viewer", "leader", "operator")
+ROLES = ("viewer", "leader", "operator", "host")
 _CACHE_SIZE = 100_000
 
 

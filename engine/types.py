@@ -32,6 +32,8 @@ Seconds = Annotated[int, Meta(ge=0, le=7 * 86400)]
 Minutes = Annotated[int, Meta(ge=1, le=366 * 24 * 60)]
 PerMemberLimit = Annotated[int, Meta(ge=1, le=10**6)]
 SmallCount = Annotated[int, Meta(ge=0, le=10**6)]
+# What the host's screen may show of a member (masked there: engine/display_names.py).
+DisplayName = Annotated[str, Meta(min_length=1, max_length=64)]
 
 
 class ApiStruct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -72,6 +74,7 @@ class MemberLine(ApiStruct, kw_only=True):
     growth: Growth | None = None
     points: Points | None = None
     leader_id: Id | None = None
+    display_name: DisplayName | None = None
 
 
 class ProductSpec(ApiStruct, kw_only=True):
@@ -105,6 +108,9 @@ class SessionSpec(ApiStruct, kw_only=True):
     reservation_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] = 15
     products: list[ProductSpec] = []
     coupons: list[CouponSpec] = []
+    # The lowest tier whose members' arrival is announced to the host (vip.entered) and
+    # who are on the VIP roll; None: the ladder's top tier.
+    vip_min_tier: TierName | None = None
 
 
 class StockDelta(ApiStruct, kw_only=True):
@@ -207,13 +213,16 @@ class NextTier(msgspec.Struct):
     min_growth: int
 
 
-class Member(msgspec.Struct):
+class Member(msgspec.Struct, omit_defaults=True):
     member_id: str
     tier: str
     growth: int
     points: int
     leader_id: str | None
     identities: list[str]
+    # In full: only operators read this (the host sees it masked). Absent when the
+    # member has none (the answer is then what it was before names existed).
+    display_name: str | None = None
 
 
 class Me(msgspec.Struct):
@@ -262,6 +271,7 @@ class SessionView(msgspec.Struct, kw_only=True):
     reservation_minutes: int
     products: list[ProductState]
     coupons: list[CouponSpec]
+    vip_min_tier: str | None = None
 
 
 class RefundRequired(msgspec.Struct, kw_only=True):
@@ -271,6 +281,49 @@ class RefundRequired(msgspec.Struct, kw_only=True):
     refund_required: bool = True
     detail: str = ("the reservation expired or was cancelled before the payment arrived; its stock went back "
                    "on sale, nothing was credited: refund the payment")
+
+
+# --- the host's screen ---------------------------------------------------------------
+
+QuestionText = Annotated[str, Meta(min_length=1, max_length=280)]
+
+
+class MemberPatch(ApiStruct, kw_only=True):
+    """An operator's change to a member: ``display_name`` null removes the name."""
+    display_name: DisplayName | None
+
+
+class QuestionRequest(ApiStruct, kw_only=True):
+    text: QuestionText
+
+
+class Question(msgspec.Struct, kw_only=True):
+    """A viewer's question as the host sees it: the asker's tier and masked name, never an identity."""
+    question_id: str
+    text: str
+    tier: str
+    name: str
+    state: Literal["open", "answered", "dismissed"]
+    asked_at: str
+    closed_at: str | None = None
+
+
+class QuestionList(msgspec.Struct, kw_only=True):
+    questions: list[Question]
+    next: str | None
+
+
+class Vip(msgspec.Struct, kw_only=True):
+    """A member at or above the session's VIP tier, as the big screen shows it."""
+    name: str
+    tier: str
+    entered_at: str
+
+
+class VipRoll(msgspec.Struct, kw_only=True):
+    session_id: str
+    vip_min_tier: str
+    vips: list[Vip]
 
 
 # JSON of these types as the API and the Redis records write it: decimals as JSON numbers

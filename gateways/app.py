@@ -21,7 +21,7 @@ from engine.settings import Settings
 from engine.store import Store, close_store, open_store, ping
 from engine.tokens import TokenVerifier
 
-from . import leader_webhooks, leaders, operator, viewer, webhooks
+from . import host, leader_webhooks, leaders, operator, viewer, webhooks
 from . import ops
 from .hot import HotRoutes
 from .address_budget import AddressBudget
@@ -83,6 +83,7 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
         *operator.routes,
         *viewer.routes,
         *leaders.routes,
+        *host.routes,
         *webhooks.routes,
         *ops.routes,
     ]

@@ -72,6 +72,7 @@ def tour(base_url: str, jwt_secret: str) -> str:
     guest = mint(jwt_secret, "viewer", demo_data.GUEST_PHONE, TOKEN_TTL_S)
     operator = mint(jwt_secret, "operator", "demo-operator", TOKEN_TTL_S)
     leader = mint(jwt_secret, "leader", demo_data.TOUR_LEADER, TOKEN_TTL_S)
+    host = mint(jwt_secret, "host", "demo-host", TOKEN_TTL_S)
     s = f"$LB/v1/sessions/{demo_data.SESSION_ID}"
     auth = '-H "Authorization: Bearer'
     pick_coupon = ("python3 -c 'import json,sys; cs=json.load(sys.stdin).get(\"coupons\") or []; "
@@ -89,6 +90,7 @@ export GOLD={gold}
 export GUEST={guest}
 export OPERATOR={operator}
 export LEADER={leader}
+export HOST={host}
 
 # 1. Enter the live room as gold member {demo_data.TOUR_MEMBER} ({demo_data.TOUR_PHONE}): tier prices, the
 #    members-only cheese, and coupons issued once. COUPON keeps the gold-10 coupon's id.
@@ -124,6 +126,12 @@ curl -s {s}/stats {auth} $OPERATOR"; echo
 
 # 8. Leader {demo_data.TOUR_LEADER}'s routed (paid) orders: the one just paid.
 curl -s $LB/v1/leaders/{demo_data.TOUR_LEADER}/orders {auth} $LEADER"; echo
+
+# 9. The host's screen: the gold member asks a question; the host reads the open questions
+#    (highest tier first, names masked) and the VIP roll (black diamond members in the room).
+curl -s -X POST {s}/questions {auth} $GOLD" -H "Content-Type: application/json" -d '{{"text": "Does the cheese keep a week?"}}'; echo
+curl -s "{s}/questions?state=open" {auth} $HOST"; echo
+curl -s {s}/host/vips {auth} $HOST"; echo
 
 # More tokens: livebenefits token --role viewer --sub phone:+8613800000002 --ttl 86400
 # Other platform events: livebenefits webhook viewer.watched --data '{{"session_id": "{demo_data.SESSION_ID}", ...}}'

@@ -24,11 +24,12 @@ from engine.stats import SessionStats
 from engine.types import (RefundRequired, EnterRequest, Entry, Id, ImportReport, LadderSpec, Leader, LeaderSpec, Me, Member,
                           MemberLine, Order, OrderList, OrderRequest, ProductList, ProgramSpec, SessionSpec,
                           SessionView, StockDelta, StockLeft)
+from engine.types import MemberPatch, Question, QuestionList, QuestionRequest, VipRoll
 
 from .problems import STATUS_BY_CODE
 
 REF = "#/components/schemas/{name}"
-ROLES = ("viewer", "leader", "operator")
+ROLES = ("viewer", "leader", "operator", "host")
 
 
 class Problem(msgspec.Struct):
@@ -77,6 +78,28 @@ _STREAM_PARAMS = (
     _param("header", "Last-Event-ID", _CURSOR, "Resume after this event id, nothing lost or repeated."),
     _param("query", "after", _CURSOR, "The same as `Last-Event-ID`, for clients that cannot set headers."),
 )
+_HOST = ("host", "operator")
+_QUESTION_PARAMS = (
+    _param("query", "state", {"enum": ["open", "answered", "dismissed"], "default": "open"}, "Which questions."),
+    _param("query", "after", {"type": "string", "pattern": r"^\d{1,20}$"}, "Cursor: the `next` of the previous page."),
+    _param("query", "limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+           "Questions per page."),
+)
+
+
+class HostEvent(msgspec.Struct, kw_only=True):
+    """The data of one host screen event: a `vip.entered` arrival, or a Question for `question.*`."""
+    name: str
+    tier: str
+    rank: int | None = None
+    entered_at: str | None = None
+    question_id: str | None = None
+    text: str | None = None
+    state: str | None = None
+    asked_at: str | None = None
+    closed_at: str | None = None
+
+
 _IDEMPOTENCY = (_param("header", "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255},
                        "Same key and body within 24 h: the first answer again. Missing: 400.", required=True),)
 _WEBHOOK_HEADERS = (
@@ -142,6 +165,34 @@ OPERATIONS: tuple[Operation, ...] = (
               notes="Each event: `id: <cursor>`, `event: order.routed` or `order.refunded`, `data:` one LeaderOrder."),
     Operation("POST", "/v1/leaders/{leader_id}/orders/{order_id}/fulfil", "Mark a paid order fulfilled", _LEADER,
               response=LeaderOrder, errors=("unknown_order", "invalid_state")),
+    # the host's screen
+    Operation("PATCH", "/v1/members/{member_id}", "Set or remove a member's display name", ("operator",),
+              MemberPatch, Member, errors=("unknown_member",),
+              notes="`display_name` 1-64 characters, or null to remove it. The answer carries the name in full; "
+                    "the host's screen shows it masked (`王**`)."),
+    Operation("GET", "/v1/sessions/{session_id}/host/vips", "The VIPs in the room, highest tier first", _HOST,
+              response=VipRoll, errors=("unknown_session", _BUSY),
+              notes="Members at or above the session's `vip_min_tier` (default: the top tier) who entered and "
+                    "have not left, by tier then arrival; names masked."),
+    Operation("GET", "/v1/sessions/{session_id}/host/stream", "The host's screen events as server-sent events",
+              _HOST, response=HostEvent, answer="sse", params=_STREAM_PARAMS, errors=("unknown_session", _BUSY),
+              notes="Each event: `id: <cursor>`, `event: vip.entered` (data: name, tier, rank, entered_at; a "
+                    "member's first entry at or above `vip_min_tier` in the session), `question.asked`, "
+                    "`question.answered` or `question.dismissed` (data: one Question). `Last-Event-ID` resumes "
+                    "with nothing lost or repeated; without it the stream starts with what happens from then on."),
+    Operation("POST", "/v1/sessions/{session_id}/questions", "Ask the host a question", ("viewer",),
+              QuestionRequest, Question, status=201,
+              errors=("unknown_session", "session_ended", "not_entered", "rate_limited", _BUSY, _TOO_LARGE),
+              notes="`text` 1-280 characters. Only a viewer in the room (entered, not left): else 409 "
+                    "`not_entered`. Each viewer has a budget per session (LIVEBENEFITS_QUESTION_RATE / _BURST): "
+                    "beyond it 429 `rate_limited` with `Retry-After`."),
+    Operation("GET", "/v1/sessions/{session_id}/questions", "Questions by tier priority, then time", _HOST,
+              response=QuestionList, params=_QUESTION_PARAMS, errors=("unknown_session", _BUSY),
+              notes="Highest tier first, then in the order asked; `next` is the cursor of the following page."),
+    Operation("POST", "/v1/sessions/{session_id}/questions/{question_id}/answer", "Mark an open question answered",
+              _HOST, response=Question, errors=("unknown_session", "unknown_question", "invalid_state", _BUSY)),
+    Operation("POST", "/v1/sessions/{session_id}/questions/{question_id}/dismiss", "Dismiss an open question",
+              _HOST, response=Question, errors=("unknown_session", "unknown_question", "invalid_state", _BUSY)),
     # platform
     Operation("POST", "/v1/webhooks/platform", "A platform event, signed per Standard Webhooks 1.0", (),
               PlatformEvent, status=204, answer="empty", params=_WEBHOOK_HEADERS,
@@ -180,6 +231,11 @@ Where the contract is silent, this engine does the following.
 - **Leaders**: `limit` is 1-500 (default 100); `after` and stream ids are opaque cursors;
   an unknown leader id has an empty list. The stream without `Last-Event-ID` starts with
   what is routed from then on; it sends `retry: 1000` and a comment every 15 s of silence.
+- **The host's screen**: a `host` token reads the host routes of any session and nothing
+  else; an operator reads them too. Names there are masked (`王**`; `…0042`, the member
+  id's tail, without a name; `guest`); no identity or phone is ever in a host answer. A
+  question is asked by a viewer in the room (entered, not left), at the tier it is counted
+  online under; open questions come highest tier first, then in the order asked.
 - **Stats**: every ladder tier and `guest` appear, zeros included. `tiers` keeps the
   contract's meaning (`entries` every entry, `orders`/`units` every reservation made). `funnel`
   by tier: `entrants` (viewers once per session), `buyers` (members with a reservation,
@@ -344,7 +400,7 @@ def document() -> dict[str, Any]:
         "info": {"title": "livebenefits", "version": _version(),
                  "summary": "Livestream member benefits engine: tiers, coupons, flash sales, points, leaders.",
                  "description": CHOICES},
-        "tags": [{"name": n} for n in ("operator", "viewer", "leader", "platform")],
+        "tags": [{"name": n} for n in ("operator", "viewer", "leader", "host", "platform")],
         "paths": paths,
         "webhooks": _leader_webhooks(by_type),
         "components": {
@@ -354,7 +410,7 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                 "description": "HS256 with LIVEBENEFITS_JWT_SECRET. Claims: `role` (viewer | leader | "
-                               "operator), `sub` (viewer: identity `kind:value`; leader: its leader_id), `exp`."}},
+                               "host | operator), `sub` (viewer: identity `kind:value`; leader: its leader_id), `exp`."}},
         },
     }
 

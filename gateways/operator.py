@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import leaders, members, rules, sessions, stats
-from engine.types import LadderSpec, LeaderSpec, ProgramSpec, SessionSpec, StockDelta, StockLeft
+from engine import display_names, leaders, members, rules, sessions, stats
+from engine.types import LadderSpec, LeaderSpec, MemberPatch, ProgramSpec, SessionSpec, StockDelta, StockLeft
 
 from .auth import require
 from .edge import body, json, path_id, store
@@ -56,6 +56,14 @@ async def get_member(request: Request) -> Response:
     return json(await members.get(store(request), path_id(request, "member_id")))
 
 
+async def patch_member(request: Request) -> Response:
+    require(request, "operator")
+    member_id = path_id(request, "member_id")
+    change = await body(request, MemberPatch)
+    await display_names.set_name(store(request), member_id, change.display_name)
+    return json(await members.get(store(request), member_id))
+
+
 async def put_session(request: Request) -> Response:
     require(request, "operator")
     session_id = path_id(request, "session_id")
@@ -97,6 +105,7 @@ routes = [
     Route("/v1/leaders/{leader_id}", put_leader, methods=["PUT"]),
     Route("/v1/members/import", import_members, methods=["POST"]),
     Route("/v1/members/{member_id}", get_member, methods=["GET"]),
+    Route("/v1/members/{member_id}", patch_member, methods=["PATCH"]),
     Route("/v1/sessions/{session_id}", put_session, methods=["PUT"]),
     Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
     Route("/v1/sessions/{session_id}/start", start_session, methods=["POST"]),

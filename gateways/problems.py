@@ -68,6 +68,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "payload_too_large": 413,
     "rate_limited": 429,
     "too_many_streams": 429,
+    "unknown_question": 404,
+    "not_entered": 409,
 }
 # A code missing from the table (tests/gateways/test_problems.py checks there is none).
 DEFAULT_STATUS = 409

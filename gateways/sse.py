@@ -20,7 +20,7 @@ from typing import TypeVar
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from engine import leader_orders, stats
+from engine import host_screen, leader_orders, stats
 from engine.errors import DomainError
 from engine.fanout import StreamSlots
 from engine.leader_feed import LeaderFeeds, Routed
@@ -82,6 +82,14 @@ def leader_stream(store: Store, feeds: LeaderFeeds, leader_id: str, last_event_i
     it reaches the client.
     """
     return _framed(leader_orders.watch(store, feeds, leader_id, last_event_id, quiet_s=keepalive_s), leader_event)
+
+
+def host_stream(store: Store, feeds: LeaderFeeds, stream: str, last_event_id: leader_orders.Cursor | None,
+                *, keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[bytes]:
+    """The host's screen events (vip.entered, question.*) once each, from after
+    ``last_event_id``: framed as a leader's stream, read by the same one-reader-per-key
+    feeds (engine/host_screen.py)."""
+    return _framed(host_screen.watch(store, feeds, stream, last_event_id, quiet_s=keepalive_s), leader_event)
 
 
 @dataclass(slots=True)

@@ -340,3 +340,41 @@ async def advance_delivery(run: Runner, lk: LeaderKeys, *, lease_token: str,
 
 async def release_lease(run: Runner, lk: LeaderKeys, *, lease_token: str) -> bool:
     return bool(await run.call("release_lease", [lk.lease], [lease_token]))
+
+
+# --- the host's screen -----------------------------------------------------------------
+
+async def name_member(run: Runner, mk: MemberKeys, *, member_id: str, name: str, only_if_unset: bool) -> int:
+    """1 written, 0 kept (``only_if_unset`` and a name was there), -1 unknown member."""
+    return int(await run.call("name_member", [mk.members], [member_id, name, "1" if only_if_unset else "0"]))
+
+
+async def arrive_vip(run: Runner, k: SessionKeys, *, member_id: str, arrival: bytes, keep: int) -> str:
+    """The host stream's entry id of the announcement, or "" when the member arrived before."""
+    return str(await run.call("arrive_vip", [k.vips, k.host_feed], [member_id, arrival, keep]))
+
+
+class Asked(msgspec.Struct, frozen=True):
+    """ask_question's answer. ``outcome``: ok (``question_json``) or err (``code``)."""
+    outcome: Literal["ok", "err"]
+    question_json: str = ""
+    code: str = ""
+    wait_ms: int = 0
+
+
+async def ask_question(run: Runner, k: SessionKeys, *, viewer: str, now: int, tiers: Sequence[str], text: str,
+                       name: str, offset_minutes: int, rate: int, burst: int, keep: int) -> Asked:
+    raw = await run.call(
+        "ask_question", [k.meta, k.online, k.roster, k.questions, k.questions_open, k.host_feed],
+        [viewer, now, ",".join(tiers), text, name, offset_minutes, rate, burst, keep])
+    if raw[0] == "ok":
+        return Asked("ok", question_json=raw[1])
+    return Asked("err", code=raw[1], wait_ms=int(raw[2]) if len(raw) > 2 else 0)
+
+
+async def close_question(run: Runner, k: SessionKeys, *, question_id: str, to: Literal["answered", "dismissed"],
+                         closed_at: str, keep: int) -> Reply:
+    """Reply("ok", question JSON) | Reply("err", "unknown_question") | Reply("err", "invalid_state", state)."""
+    return _reply(await run.call(
+        "close_question", [k.questions, k.questions_open, k.question_state(to), k.host_feed],
+        [question_id, to, closed_at, keep]))

@@ -4,7 +4,8 @@ KEYS[1] member bucket
 ARGV[1] "1" = create only, never overwrite an existing member
 ARGV[2] JSON list, one entry per member: [member_id, growth ("" = keep; 0 for a new
         member), points ("" = keep; 0 for a new member), leader_id ("" = keep),
-        identities to add (comma-separated)]
+        identities to add (comma-separated), and optionally a display name ("" or
+        absent = keep), kept in the field "<member_id>|n" (see name_member.lua)]
 Returns one flag per member, in order: 1 when it was created, 0 when it existed.
 Example: EVALSHA sha 1 lb:{m:402}:members 0 '[ ["m-001",1200,500,"L-01","phone:+8613800000001"] ]'
          -> {1}
@@ -33,6 +34,7 @@ for _, record in ipairs(cjson.decode(ARGV[2])) do
     end
   end
   write_member(id, m)
+  if record[6] and record[6] ~= '' then redis.call('HSET', KEYS[1], id .. '|n', record[6]) end
   created[#created + 1] = new and 1 or 0
 end
 return created

@@ -21,6 +21,7 @@ import redis
 
 from gateways.cli import main
 from engine.redis_server import SERVER_NAMES
+from engine.tokens import TokenVerifier
 from tests.conftest import JWT_SECRET
 from tests.live import REPO, EngineFailed, LiveEngine
 
@@ -69,6 +70,15 @@ def test_token_verifies_with_pyjwt(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert claims["role"] == "viewer"
     assert claims["sub"] == "phone:13800000000"
     assert 110 <= claims["exp"] - time.time() <= 121
+
+
+def test_a_host_token_is_minted_and_accepted(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LIVEBENEFITS_JWT_SECRET", JWT_SECRET)
+    assert main(["token", "--role", "host", "--sub", "host-1"]) == 0
+    token = capsys.readouterr().out.strip()
+    who = TokenVerifier(JWT_SECRET).verify(token)
+    assert (who.role, who.sub) == ("host", "host-1")
 
 
 def test_token_reads_the_demo_secrets_when_env_is_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -328,6 +338,12 @@ def _run_the_tour(out: str, exports: dict[str, str]) -> None:
     with httpx.Client(base_url=exports["LB"], timeout=10) as client:
         routed = _ok(client.get("/v1/leaders/L-01/orders", headers={"Authorization": f"Bearer {exports['LEADER']}"}))
     assert order_id in [o["order_id"] for o in routed["orders"]], routed
+    # The host's screen: the gold member's question filed, listed for the host, and the roll read.
+    assert re.search(r'"question_id":"q\d+".*"tier":"gold"', done.stdout) or \
+        re.search(r'"tier":"gold".*"question_id":"q\d+"', done.stdout), done.stdout
+    assert re.search(r'^\{"questions":\[\{', done.stdout, flags=re.M), done.stdout
+    assert re.search(r'^\{"session_id":"demo-live","vip_min_tier":"black_diamond","vips":\[', done.stdout,
+                     flags=re.M), done.stdout
 
 
 @pytest.mark.slow

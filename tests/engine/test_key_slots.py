@@ -54,7 +54,8 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
         op = api.operator
         await api.setup(session_id="S1", session=live_session(
             products=[*live_session()["products"],
-                      {"sku": "BREAD", "name": "Bread", "base_price": 990, "stock": 30, "per_member_limit": 5}]),
+                      {"sku": "BREAD", "name": "Bread", "base_price": 990, "stock": 30, "per_member_limit": 5}],
+            vip_min_tier="gold"),
             members=[
                 {"member_id": "m-gold", "identities": ["phone:13800000001", "wechat:oGold"], "growth": 5200,
                  "points": 500, "leader_id": "L-01"},
@@ -79,9 +80,17 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
         r = await api.http.post("/v1/sessions/S1/products/BREAD/stock", headers=op, json={"delta": 5})
         assert r.status_code == 200, r.text
 
+        # A display name, for the host's screen.
+        r = await api.http.patch("/v1/members/m-gold", headers=op, json={"display_name": "王小明"})
+        assert r.status_code == 200, r.text
         # Entries: members through their identities, a guest through a leader's link.
         gold = (await api.enter("phone:13800000001")).json()
         assert gold["tier"] == "gold"
+        # The gold member is a VIP here; it asks the host, who answers.
+        r = await api.http.post("/v1/sessions/S1/questions", json={"text": "?"}, headers=api.viewer("wechat:oGold"))
+        assert r.status_code == 201, r.text
+        r = await api.http.post(f"/v1/sessions/S1/questions/{r.json()['question_id']}/answer", headers=op)
+        assert r.status_code == 200, r.text
         gold_10 = next(c["coupon_id"] for c in gold["coupons"] if c["template_id"] == "gold-10")
         assert (await api.enter("phone:13800000002")).status_code == 200
         assert (await api.enter("douyin:dSilver", leader_ref="L-02")).status_code == 200

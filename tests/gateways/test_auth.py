@@ -32,13 +32,18 @@ PARAMS = {"session_id": "S1", "sku": "MILK-1L", "leader_id": "L-01", "member_id"
 
 
 def _role_of(method: str, path: str) -> str | None:
-    """Who may call a route, by the contract: operator, viewer, leader (or operator), any; None = not bearer."""
+    """Who may call a route, by the contract: operator, viewer, leader (or operator), host (or operator), any;
+    None = not bearer."""
     if not path.startswith("/v1/") or path.startswith("/v1/webhooks"):
         return None
     if (method, path) == ("GET", "/v1/tiers"):
         return "any"
     if path.startswith("/v1/leaders/{leader_id}/"):
         return "leader"
+    if (method, path) == ("POST", "/v1/sessions/{session_id}/questions"):
+        return "viewer"
+    if path.startswith(("/v1/sessions/{session_id}/host/", "/v1/sessions/{session_id}/questions")):
+        return "host"  # the host's screen: host or operator
     if (path == "/v1/me" or path.startswith(("/v1/me/", "/v1/orders/")) or path.endswith("/enter")
             or (method, path) in {("GET", "/v1/sessions/{session_id}/products"),
                                   ("POST", "/v1/sessions/{session_id}/orders")}):
@@ -68,6 +73,7 @@ ALL = [(m, p, b) for _, m, p, b in ROUTES]
 OPERATOR_ONLY = [(m, p, b) for r, m, p, b in ROUTES if r == "operator"]
 VIEWER_ONLY = [(m, p, b) for r, m, p, b in ROUTES if r == "viewer"]
 LEADER = [(m, p, b) for r, m, p, b in ROUTES if r == "leader"]
+HOST = [(m, p, b) for r, m, p, b in ROUTES if r == "host"]
 
 
 def test_the_contract_routes_are_there() -> None:
@@ -176,12 +182,14 @@ def _role_cases() -> list[tuple[str, str, str, Any]]:
     """(role, method, path, body): a valid token of a role the route is not for."""
     cases = []
     for method, path, body in OPERATOR_ONLY:
-        cases += [("viewer", method, path, body), ("leader", method, path, body)]
+        cases += [("viewer", method, path, body), ("leader", method, path, body), ("host", method, path, body)]
     for method, path, body in VIEWER_ONLY:
-        cases += [("operator", method, path, body), ("leader", method, path, body)]
+        cases += [("operator", method, path, body), ("leader", method, path, body), ("host", method, path, body)]
     for method, path, body in LEADER:
         # A leader sees only its own orders (the path names L-01).
-        cases += [("viewer", method, path, body), ("other leader", method, path, body)]
+        cases += [("viewer", method, path, body), ("other leader", method, path, body), ("host", method, path, body)]
+    for method, path, body in HOST:
+        cases += [("viewer", method, path, body), ("leader", method, path, body)]
     return cases
 
 
@@ -189,7 +197,8 @@ def _role_cases() -> list[tuple[str, str, str, Any]]:
                          ids=[f"{r}-{m}-{p}" for r, m, p, _ in _role_cases()])
 async def test_forbidden(api: Api, redis: Any, role: str, method: str, path: str, body: Any) -> None:
     await _seeded(api)
-    sub = {"viewer": "phone:13800000001", "leader": "L-01", "other leader": "L-02", "operator": "ops-1"}[role]
+    sub = {"viewer": "phone:13800000001", "leader": "L-01", "other leader": "L-02", "operator": "ops-1",
+           "host": "host-1"}[role]
     headers = {"Authorization": f"Bearer {token(JWT_SECRET, role.split()[-1], sub)}", "Idempotency-Key": "k1"}
     before = await snapshot(redis)
     r = await _request(api, method, path, headers, body)
