@@ -401,6 +401,8 @@
     $("product-rows").replaceChildren();
     $("funnel-rows").replaceChildren();
     $("interaction-rows").replaceChildren();
+    $("vip-roll").replaceChildren();
+    $("vip-count").textContent = "0";
     for (const cell of document.querySelectorAll("#tier-total td, .card-value")) {
       cell.textContent = "–";
       delete cell.dataset.value;
@@ -426,6 +428,35 @@
     retryDelay = Math.min(RETRY_MAX_MS, retryDelay * 2);
     setStatus("retrying", `${why}; reconnecting in ${Math.round(wait / 1000)} s…`);
     retryTimer = setTimeout(() => { if (controller === ctl) connect(); }, wait);
+  }
+
+  // The VIP roll: what the host's big screen scrolls, read every VIP_POLL_MS while connected.
+  const VIP_POLL_MS = 2000;
+
+  function renderVips(roll) {
+    $("vip-tier").textContent = roll.vip_min_tier || "–";
+    $("vip-count").textContent = String(roll.vips.length);
+    $("vip-roll").dataset.count = String(roll.vips.length);
+    $("vip-roll").replaceChildren(...roll.vips.map((vip) => {
+      const item = document.createElement("li");
+      item.dataset.tier = vip.tier;
+      item.textContent = `${vip.name} · ${vip.tier} · since ${vip.entered_at.slice(11, 16)}`;
+      return item;
+    }));
+  }
+
+  async function pollVips(ctl, sessionId, token) {
+    while (controller === ctl && !ctl.signal.aborted) {
+      try {
+        const response = await fetch(`/v1/sessions/${encodeURIComponent(sessionId)}/host/vips`, {
+          headers: { Authorization: `Bearer ${token}` }, cache: "no-store", signal: ctl.signal,
+        });
+        if (response.ok && controller === ctl) renderVips(await response.json());
+      } catch (err) {
+        if (ctl.signal.aborted) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, VIP_POLL_MS));
+    }
   }
 
   async function connect() {
@@ -469,6 +500,7 @@
     }
     retryDelay = RETRY_MIN_MS;
     setStatus("live", "");
+    pollVips(ctl, sessionId, token);
     try {
       await readEvents(response.body, (name, data) => {
         if (name === "stats" && controller === ctl) render(JSON.parse(data));

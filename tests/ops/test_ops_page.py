@@ -297,3 +297,45 @@ def test_the_page_follows_the_funnel_refunds_and_heat_live(live_engine: LiveEngi
         finally:
             context.close()
         assert errors == [], errors
+
+
+def test_the_page_shows_the_vip_roll_live(live_engine: LiveEngine, browser: Any, uid: str) -> None:
+    """Black-diamond members entering appear on the page's VIP roll, masked, without a reload;
+    a gold member (below the session's default threshold, the top tier) does not."""
+    from playwright.sync_api import expect
+
+    operator = live_engine.headers("operator", "ops-1")
+    token = live_engine.token("operator", "ops-page")
+    with httpx.Client(base_url=live_engine.base_url, timeout=10.0) as http:
+        seeded = seed_sync(http, operator, uid, per_tier=2)
+        shop = Shop(http, live_engine, seeded)
+        vips = seeded.viewers["black_diamond"]
+        errors: list[str] = []
+        context = browser.new_context(viewport={"width": 1400, "height": 1400}, device_scale_factor=1)
+        try:
+            page = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.goto(f"{live_engine.base_url}/ops?session={seeded.session_id}")
+            page.fill("#token", token)
+            page.click("#connect")
+            expect(page.locator("#status")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
+            page.evaluate("window.__notReloaded = true")
+            roll = page.locator("#vip-roll li")
+            expect(roll).to_have_count(0)
+            shop.enter(seeded.viewers["gold"][0])
+            shop.enter(vips[0])
+            expect(roll).to_have_count(1, timeout=WAIT_MS)
+            expect(roll.first).to_have_attribute("data-tier", "black_diamond")
+            shop.enter(vips[1])
+            shop.enter(vips[0])  # a re-entry adds no one
+            expect(roll).to_have_count(2, timeout=WAIT_MS)
+            expect(page.locator("#vip-tier")).to_have_text("black_diamond")
+            for text in roll.all_text_contents():
+                # Masked: the member id's tail, never the id or an identity.
+                assert text.startswith("…") and all(v.removeprefix("member:") not in text for v in vips), text
+            assert page.evaluate("window.__notReloaded") is True
+        finally:
+            context.close()
+        assert errors == [], errors
