@@ -145,7 +145,8 @@ OPERATIONS: tuple[Operation, ...] = (
     # platform
     Operation("POST", "/v1/webhooks/platform", "A platform event, signed per Standard Webhooks 1.0", (),
               PlatformEvent, status=204, answer="empty", params=_WEBHOOK_HEADERS,
-              errors=("bad_signature", "amount_mismatch", "invalid_state", _BUSY),
+              errors=("bad_signature", "amount_mismatch", "invalid_state", "session_ended", "session_not_live",
+                      _BUSY),
               also=((200, RefundRequired, "`order.paid` for an order whose reservation was released (expired "
                                           "or cancelled): nothing was credited, the platform must refund it. "
                                           "A repeat of that payment answers the same."),),
@@ -187,7 +188,12 @@ Where the contract is silent, this engine does the following.
   `viewer.joined` for an ended session is acknowledged and ignored; a `webhook-id` still
   being applied is 409 `request_in_progress`; a failed event is not remembered, so the
   platform's retry applies it; `order.paid` for an order still being placed is 409
-  `invalid_state`, and a repeated payment changes nothing.
+  `invalid_state`, and a repeated payment changes nothing. `viewer.watched` and `viewer.shared`
+  for an ended session are 409 `session_ended`, for one not started yet 409
+  `session_not_live`: growth comes only from a live session. Watch minutes count at most
+  the session's length per member per session, and watching and sharing add at most
+  LIVEBENEFITS_DAILY_ACTIVITY_GROWTH_CAP (200) growth per member per day (the session's
+  day, in its own UTC offset).
 - **Everywhere**: an unknown path is 404 `not_found`, a wrong method 405 `method_not_allowed`,
   Redis out of reach 503 `redis_unavailable` (with `Retry-After`), an unexpected failure
   500 `internal_error`, all as problem+json.

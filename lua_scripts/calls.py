@@ -243,10 +243,12 @@ async def debit_member(run: Runner, mk: MemberKeys, *, member_id: str, order_id:
 
 async def add_growth(run: Runner, mk: MemberKeys, *, member_id: str, webhook_id: str, now: int,
                      kind: Literal["watch", "share"], session_id: str, units: int, growth_per_unit: int,
-                     most_shares: int) -> Credit:
-    """Credit("ok" | "duplicate", before, after) | Credit("err")."""
+                     most_shares: int, most_minutes: int, day: int, daily_cap: int) -> Credit:
+    """Credit("ok" | "duplicate", before, after) | Credit("err"). ``most_minutes`` (the
+    session's length) and ``daily_cap`` (growth per member per ``day``) of 0 cap nothing."""
     raw = await run.call("add_growth", [mk.members, mk.events],
-                         [member_id, webhook_id, now, kind, session_id, units, growth_per_unit, most_shares])
+                         [member_id, webhook_id, now, kind, session_id, units, growth_per_unit, most_shares,
+                          most_minutes, day, daily_cap])
     return Credit("err") if raw[0] == "err" else Credit(raw[0], int(raw[1]), int(raw[2]))
 
 
