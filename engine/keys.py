@@ -106,7 +106,7 @@ class SessionKeys:
     """Keys of one session, all in the session's slot."""
 
     __slots__ = ("session_id", "tag", "meta", "roster", "coupons", "held", "templates",
-                 "stats", "online", "events", "orders", "expiry", "outbox")
+                 "stats", "online", "events", "orders", "expiry", "outbox", "by_status")
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -124,6 +124,8 @@ class SessionKeys:
         self.stats = f"{base}:stats:{session_id}"
         self.online = f"{base}:online:{session_id}"
         self.events = f"{base}:events:{session_id}"
+        # This session's orders by status, oldest first within each (lua_scripts/_order_index.lua).
+        self.by_status = f"{base}:by_status:{session_id}"
         self.orders = slot.orders
         self.expiry = slot.expiry
         self.outbox = slot.outbox
@@ -131,7 +133,7 @@ class SessionKeys:
     def own(self, product_skus: list[str]) -> list[str]:
         """Every key that belongs to this session alone (not the tag's orders, expiry, outbox)."""
         return [self.meta, self.roster, self.templates, self.held, self.coupons, self.stats, self.online,
-                self.events, *(self.product(sku) for sku in product_skus)]
+                self.events, self.by_status, *(self.product(sku) for sku in product_skus)]
 
     def product(self, sku: str) -> str:
         return f"{PREFIX}:{{s:{self.tag}}}:product:{self.session_id}:{sku}"

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.leader_orders import LeaderOrders
+from engine.order_status import ORDER_STATUSES, OrderPage
 from engine.payments import LeaderOrder
 from engine.platform_events import PlatformEvent
 from engine.stats import SessionStats
@@ -73,6 +74,11 @@ _LIST_PARAMS = (
     _param("query", "limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
            "Orders per page."),
 )
+_STATUS_PARAMS = (
+    _param("query", "status", {"enum": list(ORDER_STATUSES)},
+           "The orders' status; `paid_after_release` lists payments that need a refund.", required=True),
+    *_LIST_PARAMS,
+)
 _STREAM_PARAMS = (
     _param("header", "Last-Event-ID", _CURSOR, "Resume after this event id, nothing lost or repeated."),
     _param("query", "after", _CURSOR, "The same as `Last-Event-ID`, for clients that cannot set headers."),
@@ -116,6 +122,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/v1/sessions/{session_id}/stats/stream", "The session's stats as server-sent events",
               ("operator",), response=SessionStats, answer="sse", errors=("unknown_session", _BUSY),
               notes="`event: stats`, `data:` one SessionStats; sent first at once, then whenever it changes."),
+    Operation("GET", "/v1/sessions/{session_id}/orders", "A session's orders in one status, oldest first",
+              ("operator",), response=OrderPage, params=_STATUS_PARAMS, errors=("unknown_session", _BUSY),
+              notes="Orders that need a person: `?status=paid_after_release` lists payments that arrived after "
+                    "their reservation was released, to be refunded. `next` is the cursor of the next page "
+                    "(null on the last); an unknown `status`, a bad `after` or `limit` is 422 naming it."),
     Operation("POST", "/v1/sessions/{session_id}/products/{sku}/stock", "Add or remove stock", ("operator",),
               StockDelta, StockLeft, errors=("unknown_session", "unknown_sku"),
               notes="Taking stock left below zero is 422 `invalid_request` at `$.delta`."),

@@ -9,7 +9,7 @@ import pytest
 from engine.scripts import Scripts
 from engine.sessions import SessionDef
 from engine.store import Store
-from tests.scripts.conftest import MINUTE, T0, changes, define, readable, release_keys, reserve, snapshot
+from tests.scripts.conftest import MINUTE, T0, by_status, changes, define, readable, release_keys, reserve, snapshot
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ async def pending(scripts: Scripts, store: Store) -> SessionDef:
 
 def _call(parsed: SessionDef, order_id: str | None = None) -> tuple[list[str], list[str]]:
     k = parsed.keys
-    return [k.orders, k.expiry, k.product("MILK")], [order_id or f"{k.tag}-o1"]
+    return [k.orders, k.expiry, k.product("MILK"), k.by_status], [order_id or f"{k.tag}-o1"]
 
 
 async def test_confirms_and_counts(redis, scripts: Scripts, pending: SessionDef) -> None:
@@ -40,6 +40,8 @@ async def test_confirms_and_counts(redis, scripts: Scripts, pending: SessionDef)
         k.expiry: [(order_id, float(T0 + 15 * MINUTE))],
         # Counted now, on the product, by the tier it was reserved at.
         k.product("MILK"): {**readable(before, k.product("MILK")), "o:gold": "1", "u:gold": "2"},
+        # Listed under its new status.
+        k.by_status: by_status("reserved", order_id),
     }
 
 
