@@ -6,7 +6,7 @@ from grafana_foundation_sdk.builders import dashboard
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync
 
 from . import names, presets
-from .promql import SESSION, in_range, per_minute, quantile, shared_gauge
+from .promql import SESSION, in_range, per_minute, quantile, ratio, shared_gauge, shared_per_minute
 
 UID = "livebenefits-live"
 TITLE = "livebenefits — live sale by tier"
@@ -34,6 +34,7 @@ def live_sale() -> dashboard.Dashboard:
         ("The room now", _headline()),
         ("Audience", _audience()),
         ("Sales", _sales()),
+        ("Funnel, refunds and interaction heat", _funnel()),
         ("Coupons, points and tiers", _benefits()),
         ("Latency and integrations", _integrations()),
     ]
@@ -89,6 +90,40 @@ def _sales() -> list[presets.PanelBuilder]:
             presets.PER_MINUTE,
             [(per_minute(names.ORDERS, ("tier", "outcome"), SESSION, 'outcome=~"sold_out|limit_exceeded"'),
               "{{tier}} {{outcome}}")],
+            stacked=True),
+    ]
+
+
+def _funnel() -> list[presets.PanelBuilder]:
+    entrants = shared_gauge(names.FUNNEL_ENTRANTS, TIER, SESSION)
+    buyers = shared_gauge(names.FUNNEL_BUYERS, TIER, SESSION)
+    payers = shared_gauge(names.FUNNEL_PAYERS, TIER, SESSION)
+    return [
+        presets.timeseries_panel(
+            "Funnel by tier: entrants, buyers, payers",
+            "Viewers who entered, members with a reservation and members with a paid order, each counted once "
+            "per session at the tier of that step.", "short",
+            [(entrants, "{{tier}} entrants"), (buyers, "{{tier}} buyers"), (payers, "{{tier}} payers")]),
+        presets.timeseries_panel(
+            "Conversion by tier: entrant → buyer → payer",
+            "Share of entrants who reserved, and of buyers who paid, by tier.", "percentunit",
+            [(ratio(buyers, entrants), "{{tier}} entrant → buyer"), (ratio(payers, buyers), "{{tier}} buyer → payer")]),
+        presets.timeseries_panel(
+            "Paid and refunded orders by tier", "Orders paid and paid orders refunded, by the tier they were "
+            "reserved at.", "short",
+            [(shared_gauge(names.PAID_ORDERS, TIER, SESSION), "{{tier}} paid"),
+             (shared_gauge(names.REFUNDED_ORDERS, TIER, SESSION), "{{tier}} refunded")]),
+        presets.timeseries_panel(
+            "GMV net of refunds and refunded amount by tier (yuan)",
+            "Amount due of paid orders less refunds, and the amount refunded, by tier.", presets.YUAN,
+            [(f"{shared_gauge(names.GMV_NET_FEN, TIER, SESSION)} / 100", "{{tier}} net"),
+             (f"{shared_gauge(names.REFUNDED_FEN, TIER, SESSION)} / 100", "{{tier}} refunded")]),
+        presets.by_tier("Interaction heat / min by tier",
+                        "Likes, comments, gifts and questions per minute, by member tier.", presets.PER_MINUTE,
+                        shared_per_minute(names.INTERACTIONS, TIER, SESSION)),
+        presets.timeseries_panel(
+            "Interactions / min by kind", "Likes, comments, gifts, questions and other interactions per minute.",
+            presets.PER_MINUTE, [(shared_per_minute(names.INTERACTIONS, ("kind",), SESSION), "{{kind}}")],
             stacked=True),
     ]
 

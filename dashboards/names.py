@@ -63,6 +63,11 @@ def gauge(short_name: str) -> str:
     return name
 
 
+def shared_counter(short_name: str) -> str:
+    """A counter read from Redis at scrape time (the funnel), e.g. ``livebenefits_paid_orders_total``."""
+    return f"{gauge(short_name)}_total"
+
+
 def route(endpoint: object) -> str:
     """The route template a viewer endpoint is timed under (the ``route`` label of the latency histogram)."""
     for candidate in viewer.routes:
@@ -84,6 +89,15 @@ WEBHOOKS = counter(metrics.WEBHOOKS)
 HTTP_DURATION_BUCKETS = buckets(metrics.HTTP_DURATION)
 SCRIPT_DURATION_BUCKETS = buckets(metrics.SCRIPT_DURATION)
 VIEWERS_ONLINE = gauge("viewers_online")
+FUNNEL_ENTRANTS = shared_counter("funnel_entrants")
+FUNNEL_BUYERS = shared_counter("funnel_buyers")
+FUNNEL_PAYERS = shared_counter("funnel_payers")
+PAID_ORDERS = shared_counter("paid_orders")
+PAID_UNITS = shared_counter("paid_units")
+REFUNDED_ORDERS = shared_counter("refunded_orders")
+REFUNDED_FEN = shared_counter("refunded_fen")
+INTERACTIONS = shared_counter(gauges.INTERACTIONS)
+GMV_NET_FEN = gauge("gmv_net_fen")
 STOCK_LEFT = gauge("stock_left")
 ENTER_ROUTE = route(viewer.enter)
 ORDER_ROUTE = route(viewer.place_order)

@@ -35,6 +35,19 @@ def shared_gauge(gauge: str, by: tuple[str, ...], *matchers: str) -> str:
     return f"sum by ({', '.join(by)}) ({inner})" if by else f"sum({inner})"
 
 
+def shared_per_minute(counter: str, by: tuple[str, ...], *matchers: str, scale: str = "") -> str:
+    """Per minute of a counter every instance reports alike (read from Redis): the rate of
+    each series, ``max`` across instances, then summed ``by``."""
+    series = ", ".join(dict.fromkeys(("session", *by, "kind")))
+    inner = f"max by ({series}) (rate({_selector(counter, *matchers)}[$__rate_interval]))"
+    return f"sum by ({', '.join(by)}) ({inner}) * 60{scale}"
+
+
+def ratio(part: str, whole: str) -> str:
+    """One expression divided by another, series matched on their labels."""
+    return f"({part}) / ({whole})"
+
+
 def quantile(q: float, buckets: str, by: tuple[str, ...], *matchers: str) -> str:
     """``histogram_quantile`` over the buckets of all instances."""
     labels = ", ".join(("le", *by))

@@ -106,7 +106,8 @@ class SessionKeys:
     """Keys of one session, all in the session's slot."""
 
     __slots__ = ("session_id", "tag", "meta", "roster", "coupons", "held", "templates",
-                 "stats", "online", "events", "orders", "expiry", "outbox", "by_status")
+                 "stats", "online", "events", "orders", "expiry", "outbox", "by_status", "heat",
+                 "heat_index")
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -126,6 +127,10 @@ class SessionKeys:
         self.events = f"{base}:events:{session_id}"
         # This session's orders by status, oldest first within each (lua_scripts/_order_index.lua).
         self.by_status = f"{base}:by_status:{session_id}"
+        # Interaction heat: "<minute>|<tier>|<kind>" -> count, and each field by its
+        # minute, so the minutes past the window can be dropped (count_interaction.lua).
+        self.heat = f"{base}:heat:{session_id}"
+        self.heat_index = f"{base}:heat_index:{session_id}"
         self.orders = slot.orders
         self.expiry = slot.expiry
         self.outbox = slot.outbox
@@ -133,7 +138,8 @@ class SessionKeys:
     def own(self, product_skus: list[str]) -> list[str]:
         """Every key that belongs to this session alone (not the tag's orders, expiry, outbox)."""
         return [self.meta, self.roster, self.templates, self.held, self.coupons, self.stats, self.online,
-                self.events, self.by_status, *(self.product(sku) for sku in product_skus)]
+                self.events, self.by_status, self.heat, self.heat_index,
+                *(self.product(sku) for sku in product_skus)]
 
     def product(self, sku: str) -> str:
         return f"{PREFIX}:{{s:{self.tag}}}:product:{self.session_id}:{sku}"

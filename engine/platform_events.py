@@ -37,6 +37,14 @@ class WatchedData(msgspec.Struct):
     minutes: Annotated[int, Meta(ge=0, le=24 * 60)]
 
 
+class InteractedData(msgspec.Struct):
+    """Likes, comments... a viewer made; ``kind`` outside engine/heat.py's KINDS counts as "other"."""
+    session_id: Id
+    identity: Identity
+    kind: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}(?!\n)$")]
+    count: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
+
+
 class PaidData(msgspec.Struct):
     order_id: Id
     amount: Fen
@@ -74,6 +82,10 @@ class ViewerShared(Event, tag="viewer.shared"):
     data: ViewerData
 
 
+class ViewerInteracted(Event, tag="viewer.interacted"):
+    data: InteractedData
+
+
 class OrderPaid(Event, tag="order.paid"):
     data: PaidData
 
@@ -83,7 +95,7 @@ class OrderRefunded(Event, tag="order.refunded"):
 
 
 PlatformEvent = (LiveStarted | LiveEnded | ViewerJoined | ViewerLeft | ViewerWatched | ViewerShared
-                 | OrderPaid | OrderRefunded)
+                 | ViewerInteracted | OrderPaid | OrderRefunded)
 KNOWN_TYPES = frozenset(cls.__struct_config__.tag for cls in PlatformEvent.__args__)  # type: ignore[union-attr]
 
 

@@ -14,12 +14,12 @@ import logging
 
 from lua_scripts import calls
 
-from . import entry, keys, members, metrics, payments, roster, sessions
+from . import entry, heat, keys, members, metrics, payments, roster, sessions
 from .clock import now_ms, to_ms
 from .errors import DomainError, Field, InvalidInput
 from .identity import InvalidIdentity, normalise
 from .platform_events import (LiveEnded, LiveStarted, OrderPaid, OrderRefunded, PlatformEvent,
-                              ViewerJoined, ViewerLeft, ViewerShared, ViewerWatched)
+                              ViewerInteracted, ViewerJoined, ViewerLeft, ViewerShared, ViewerWatched)
 from .sessions import SessionDef
 from .store import Store
 
@@ -86,6 +86,15 @@ async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
             return "applied" if left else "ignored"
         case ViewerWatched(data=d) | ViewerShared(data=d):
             return await _growth(store, webhook_id, event)
+        case ViewerInteracted(data=d):
+            identity = _identity(d.identity, ("data", "identity"))
+            try:
+                # The webhook id goes into the script too: a claim that lapsed after the
+                # count was written cannot count it twice.
+                await heat.count(store, d.session_id, identity, d.kind, d.count, webhook_id)
+            except DomainError as exc:
+                raise _unknown_session(d.session_id) if exc.code == "unknown_session" else exc
+            return "applied"
         case OrderPaid(data=d):
             paid = await payments.pay(store, d.order_id, d.amount)
             # Any payment of an order whose reservation was released, the first or a repeat,

@@ -164,7 +164,9 @@ OPERATIONS: tuple[Operation, ...] = (
               notes="204 when applied, a duplicate `webhook-id`, or an unknown `type` (counted, ignored); "
                     "200 with `refund_required` for a payment that came after its reservation was released. "
                     "Refunds are whole-order: `order.refunded` takes back the whole order (a partial refund "
-                    "is settled by the platform and not reported). Unknown fields are ignored."),
+                    "is settled by the platform and not reported). `viewer.interacted` counts `count` "
+                    "interactions of `kind` (`like`, `comment`, `gift`, `question`; any other kind as `other`) "
+                    "by the viewer's tier and minute. Unknown fields are ignored."),
 )
 
 CHOICES = """\
@@ -190,7 +192,13 @@ Where the contract is silent, this engine does the following.
 - **Leaders**: `limit` is 1-500 (default 100); `after` and stream ids are opaque cursors;
   an unknown leader id has an empty list. The stream without `Last-Event-ID` starts with
   what is routed from then on; it sends `retry: 1000` and a comment every 15 s of silence.
-- **Stats**: every ladder tier and `guest` appear, zeros included. The stream polls every
+- **Stats**: every ladder tier and `guest` appear, zeros included. `tiers` keeps the
+  contract's meaning (`entries` every entry, `orders`/`units` every reservation made). `funnel`
+  by tier: `entrants` (viewers once per session), `buyers` (members with a reservation,
+  once), `payers`, `paid_orders`, `paid_units`, `refunded_orders`, `refunded_amount`, `gmv`,
+  `gmv_net` (`gmv - refunded_amount`), `entrant_to_buyer`, `buyer_to_payer`; `interactions`
+  by tier and kind; `heat`, the last 30 minutes by tier and kind, each minute in the
+  session's zone (`utc_offset`). The stream polls every
   0.5 s and sends `event: stats` only when the object changed, a comment after 15 s.
 - **Members import**: blank lines are skipped (they still count for line numbers); omitted
   `growth`/`points` keep an existing member's values (0 for a new one); a `member:` identity

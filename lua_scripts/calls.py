@@ -162,6 +162,22 @@ async def retire_session(run: Runner, tk: TagKeys | SessionKeys, own_keys: Seque
     return _reply(await run.call("retire_session", [tk.orders, tk.expiry, *own_keys], [session_id, *order_ids]))
 
 
+class Interaction(msgspec.Struct, frozen=True):
+    """count_interaction's answer: ``outcome`` ok or unseated; the tier counted under."""
+    outcome: Literal["ok", "unseated"]
+    tier: str = ""
+    counted: bool = False
+
+
+async def count_interaction(run: Runner, k: SessionKeys, *, viewer: str, member_id: str, tier: str, kind: str,
+                            count: int, now: int, webhook_id: str, keep_minutes: int) -> Interaction:
+    raw = await run.call("count_interaction", [k.online, k.roster, k.heat, k.heat_index, k.stats, k.events],
+                         [viewer, member_id, tier, kind, count, now, webhook_id, keep_minutes])
+    if raw[0] == "unseated":
+        return Interaction("unseated")
+    return Interaction("ok", str(raw[1]), bool(raw[2]))
+
+
 # --- an order after it is placed -------------------------------------------------------
 
 async def confirm_order(run: Runner, k: SessionKeys, product_key: str, *, order_id: str) -> Reply:
@@ -181,13 +197,15 @@ async def release_order(run: Runner, k: SessionKeys, *, sku: str, order_id: str,
 async def pay_order(run: Runner, k: SessionKeys, *, sku: str, order_id: str, amount: int, now: int,
                     points: int, growth: int) -> Reply:
     """Reply("paid" | "paid_after_release" | "duplicate", order_json) | Reply("err", code)."""
-    return _reply(await run.call("pay_order", [k.orders, k.expiry, k.product(sku), k.stats, k.outbox, k.by_status],
+    return _reply(await run.call("pay_order", [k.orders, k.expiry, k.product(sku), k.stats, k.outbox, k.roster,
+                                               k.by_status],
                                  [order_id, amount, now, points, growth]))
 
 
 async def refund_order(run: Runner, k: SessionKeys, *, sku: str, order_id: str, now: int) -> Reply:
     """Reply("refunded" | "duplicate", order_json) | Reply("err", code)."""
-    return _reply(await run.call("refund_order", [k.orders, k.product(sku), k.outbox, k.by_status], [order_id, now]))
+    return _reply(await run.call("refund_order", [k.orders, k.product(sku), k.outbox, k.stats, k.by_status],
+                                 [order_id, now]))
 
 
 async def fulfil_order(run: Runner, k: SessionKeys, *, order_id: str, now: int) -> Reply:

@@ -12,7 +12,8 @@ ARGV[8] roster generation   ARGV[9] tier multiplier (thousandths)   ARGV[10] lea
          (ARGV[9] and ARGV[10] with ARGV[3] only)
 ARGV[11] entries a viewer may make per second (0 = no budget)   ARGV[12] burst
 ARGV[13..] SKUs, one per product key
-Counts the entry by tier, marks the viewer online, seats a member in the roster (its
+Counts the entry by tier, counts the viewer once per session as an entrant (roster
+field "#n:<viewer>" -> the tier it first entered at; stats "<tier>|entrants"), marks the viewer online, seats a member in the roster (its
 tier, multiplier and leader, for its orders), and issues the member one coupon of
 each template open to its tier whose budget is not spent and of which it holds none.
 A member entering again is read from its seat: without ARGV[3] and without a current
@@ -75,6 +76,10 @@ if event_id ~= '' then
   end
 end
 if counted == 1 then redis.call('HINCRBY', KEYS[2], tier .. '|entries', 1) end
+-- The funnel's first step counts a viewer once per session, at the tier of its first entry.
+if redis.call('HSETNX', KEYS[7], '#n:' .. viewer, tier) == 1 then
+  redis.call('HINCRBY', KEYS[2], tier .. '|entrants', 1)
+end
 if redis.call('HSETNX', KEYS[3], viewer, tier) == 1 then
   redis.call('HINCRBY', KEYS[2], tier .. '|online', 1)
 end

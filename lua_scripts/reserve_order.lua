@@ -22,6 +22,9 @@ nothing is written; the caller reads the member and calls again with ARGV[4], wh
 (re)writes the seat. The session's clock fields are mirrored in each product hash, and
 the order and unit counters by tier live there too: the common path is seven commands
 (the seventh indexes the order by its status).
+The funnel's unique buyers by tier ("b:<tier>") are counted there as well, by the
+buyer's first order in the session (its seat's order count becomes 1): one more field
+in the HMGET and HSET the order already makes, no extra command.
 
 A pending order ("pending") waits for the member-slot half of the work: the
 points hold, or a guest's enrolment. The caller finishes it with confirm_order or
@@ -92,7 +95,7 @@ end
 
 local p = redis.call('HMGET', KEYS[1], 'starts', 'ends', 'override', 'mult', 'resv',
   'base', 'limit', 'opens', 'closes', 'pool', 'stock', 'reserved', 'removed',
-  'price:' .. tier, 'early:' .. tier, 'o:' .. tier, 'u:' .. tier)
+  'price:' .. tier, 'early:' .. tier, 'o:' .. tier, 'u:' .. tier, 'b:' .. tier)
 if not p[6] or p[13] == '1' then return refuse('unknown_sku') end
 if not p[1] then
   -- A product defined before the session's clock was mirrored into it: read the session.
@@ -145,7 +148,12 @@ if ARGV[18] == '1' then
   status = 'pending'
   expires = now + tonumber(ARGV[17])
 end
-if status == 'reserved' then
+if status == 'reserved' and seat.orders == 0 then
+  -- The buyer's first order here: one more unique buyer of this tier.
+  redis.call('HSET', KEYS[1], 'stock', stock - qty, 'reserved', tonumber(p[12] or 0) + qty,
+    'o:' .. tier, tonumber(p[16] or 0) + 1, 'u:' .. tier, tonumber(p[17] or 0) + qty,
+    'b:' .. tier, tonumber(p[18] or 0) + 1)
+elseif status == 'reserved' then
   redis.call('HSET', KEYS[1], 'stock', stock - qty, 'reserved', tonumber(p[12] or 0) + qty,
     'o:' .. tier, tonumber(p[16] or 0) + 1, 'u:' .. tier, tonumber(p[17] or 0) + qty)
 else

@@ -89,7 +89,7 @@ class Api:
         self.webhook_secret = webhook_secret
         self.operator = auth(secret, "operator", "ops-1")
 
-    async def webhook(self, kind: str, webhook_id: str | None = None, **data: Any) -> httpx.Response:
+    async def webhook(self, kind: str, webhook_id: str | None = None, /, **data: Any) -> httpx.Response:
         body, headers = signed(self.webhook_secret, {"type": kind, "data": data}, webhook_id)
         return await self.http.post("/v1/webhooks/platform", content=body, headers=headers)
 

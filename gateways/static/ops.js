@@ -1,4 +1,5 @@
-// The /ops page: a session's live stats by tier and product, read from
+// The /ops page: a session's live stats by tier and product, its funnel, refunds and
+// interaction heat, read from
 // GET /v1/sessions/{id}/stats/stream with the operator's token.
 //
 // EventSource cannot send an Authorization header, so the stream is read with fetch()
@@ -11,7 +12,14 @@
     "coupons_issued", "coupons_redeemed", "points_awarded"];
   const PRODUCT_FIELDS = ["stock_left", "reserved", "sold"];
   const CARD_FIELDS = ["entries", "online", "orders", "units", "gmv", "points_awarded"];
-  const MONEY_FIELDS = new Set(["gmv"]);
+  const MONEY_FIELDS = new Set(["gmv", "gmv_net", "refunded_amount"]);
+  // The funnel (stats.funnel), each tier's row; ratios shown as percentages.
+  const FUNNEL_FIELDS = ["entrants", "buyers", "payers", "entrant_to_buyer", "buyer_to_payer",
+    "paid_orders", "paid_units", "refunded_orders", "refunded_amount", "gmv", "gmv_net"];
+  const FUNNEL_CARDS = ["entrants", "buyers", "paid_orders", "refunded_orders", "refunded_amount", "gmv_net"];
+  const RATIO_FIELDS = new Set(["entrant_to_buyer", "buyer_to_payer"]);
+  const INTERACTION_KINDS = ["like", "comment", "gift", "question", "other"];
+  const HEAT_MINUTES = 30;
   // A refusal that retrying cannot fix: wrong token, wrong role, no such session.
   const FINAL_STATUSES = new Set([401, 403, 404, 422]);
   const CHART_WINDOW_MS = 5 * 60 * 1000;
@@ -37,8 +45,22 @@
   let samples = [];          // [{t, orders: {tier: n}}], oldest first
   const colours = new Map();
 
+  const percent = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 });
+
   function format(field, value) {
+    if (RATIO_FIELDS.has(field)) return percent.format(value);
     return MONEY_FIELDS.has(field) ? "¥" + yuan.format(value / 100) : integer.format(value);
+  }
+
+  // "+08:00" -> minutes east of UTC.
+  function offsetMinutes(offset) {
+    const m = /^([+-])(\d{2}):(\d{2})$/.exec(offset || "");
+    return m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
+  }
+
+  // A moment as HH:MM:SS on the session's own clock (its UTC offset), not the browser's.
+  function sessionTime(ms, offset) {
+    return new Date(ms + offsetMinutes(offset) * 60000).toISOString().slice(11, 19);
   }
 
   function colour(tier) {
@@ -123,6 +145,97 @@
     for (const field of CARD_FIELDS) setCell($(`total-${field}`), field, totals[field]);
   }
 
+  function renderFunnel(funnel) {
+    const tbody = $("funnel-rows");
+    const names = Object.keys(funnel);
+    const totals = Object.fromEntries(FUNNEL_CARDS.map((f) => [f, 0]));
+    names.forEach((name) => {
+      const row = cellRow(tbody, name, "data-funnel", name.replace(/_/g, " "), FUNNEL_FIELDS, true);
+      tbody.append(row); // keeps the ladder's order
+      for (const field of FUNNEL_FIELDS) {
+        const value = funnel[name][field] || 0;
+        if (field in totals) totals[field] += value;
+        setCell(row.querySelector(`td[data-field="${field}"]`), field, value);
+      }
+    });
+    dropMissing(tbody, "data-funnel", new Set(names));
+    for (const field of FUNNEL_CARDS) setCell($(`funnel-total-${field}`), field, totals[field]);
+  }
+
+  function renderInteractions(interactions) {
+    const tbody = $("interaction-rows");
+    const names = Object.keys(interactions);
+    for (const name of names) {
+      const row = cellRow(tbody, name, "data-heat", name.replace(/_/g, " "), INTERACTION_KINDS, true);
+      tbody.append(row);
+      for (const kind of INTERACTION_KINDS) {
+        setCell(row.querySelector(`td[data-field="${kind}"]`), kind, interactions[name][kind] || 0);
+      }
+    }
+    dropMissing(tbody, "data-heat", new Set(names));
+  }
+
+  // Stacked bars, one per minute of the last HEAT_MINUTES, each tier a colour; minutes
+  // labelled on the session's clock (the stats' minutes are already in its zone).
+  function drawHeat(stats) {
+    const W = 560, H = 200, left = 44, right = 14, top = 12, bottom = 26;
+    const offset = stats ? stats.utc_offset : "+00:00";
+    $("heat-zone").textContent = `UTC${offset}`;
+    const byMinute = new Map((stats ? stats.heat : []).map((m) => [Date.parse(m.minute), m.tiers]));
+    const tiers = stats ? Object.keys(stats.tiers) : [];
+    const last = Math.floor(Date.now() / 60000) * 60000;
+    const minutes = [];
+    for (let n = HEAT_MINUTES - 1; n >= 0; n -= 1) minutes.push(last - n * 60000);
+    const totalOf = (counts) => Object.values(counts || {}).reduce((a, b) => a + b, 0);
+    let max = 0;
+    for (const t of minutes) {
+      const tiersThen = byMinute.get(t) || {};
+      max = Math.max(max, Object.values(tiersThen).reduce((a, c) => a + totalOf(c), 0));
+    }
+    const { step, top: yMax } = axis(max);
+    const slot = (W - left - right) / minutes.length;
+    const y = (n) => top + (1 - n / yMax) * (H - top - bottom);
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "xMidYMid meet" });
+    for (let value = 0; value <= yMax; value += step) {
+      root.append(svg("line", { class: "grid", x1: left, x2: W - right, y1: y(value), y2: y(value) }));
+      root.append(svg("text", { class: "axis-label", x: left - 6, y: y(value) + 4, "text-anchor": "end" },
+        integer.format(value)));
+    }
+    minutes.forEach((t, i) => {
+      const x = left + i * slot;
+      if (i % 10 === 0 || i === minutes.length - 1) {
+        root.append(svg("text", { class: "axis-label", x: x + slot / 2, y: H - 8, "text-anchor": "middle" },
+          sessionTime(t, offset).slice(0, 5)));
+      }
+      const tiersThen = byMinute.get(t);
+      if (!tiersThen) return;
+      let base = 0;
+      for (const tier of tiers) {
+        const n = totalOf(tiersThen[tier]);
+        if (!n) continue;
+        root.append(svg("rect", {
+          class: "bar", x: x + 1, width: Math.max(1, slot - 2), y: y(base + n), height: y(base) - y(base + n),
+          fill: colour(tier), "data-tier": tier, "data-minute": sessionTime(t, offset).slice(0, 5), "data-value": n,
+        }));
+        base += n;
+      }
+    });
+    $("heat-chart").replaceChildren(root);
+    const legend = $("heat-legend");
+    legend.replaceChildren();
+    for (const tier of tiers) {
+      const item = document.createElement("li");
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = colour(tier);
+      const count = document.createElement("span");
+      count.className = "count";
+      count.textContent = integer.format(totalOf(stats.interactions && stats.interactions[tier]));
+      item.append(swatch, tier.replace(/_/g, " "), count);
+      legend.append(item);
+    }
+  }
+
   function renderProducts(products) {
     const tbody = $("product-rows");
     const skus = Object.keys(products);
@@ -163,10 +276,13 @@
     badge.textContent = `${stats.session_id} · ${stats.state}`;
     renderTiers(stats.tiers);
     renderProducts(stats.products);
+    renderFunnel(stats.funnel || {});
+    renderInteractions(stats.interactions || {});
+    drawHeat(stats);
     const now = Date.now();
     samples.push({ t: now, orders: Object.fromEntries(Object.entries(stats.tiers).map(([k, v]) => [k, v.orders])) });
     drawChart();
-    $("updated-at").textContent = new Date(now).toLocaleTimeString();
+    $("updated-at").textContent = `${sessionTime(now, stats.utc_offset)} UTC${stats.utc_offset || "+00:00"}`;
   }
 
   // A round step for about four gridlines, and the axis top it gives.
@@ -283,6 +399,8 @@
     samples = [];
     $("tier-rows").replaceChildren();
     $("product-rows").replaceChildren();
+    $("funnel-rows").replaceChildren();
+    $("interaction-rows").replaceChildren();
     for (const cell of document.querySelectorAll("#tier-total td, .card-value")) {
       cell.textContent = "–";
       delete cell.dataset.value;
@@ -291,6 +409,7 @@
     $("session-state").textContent = sessionId;
     $("stream-url").textContent = `/v1/sessions/${sessionId}/stats/stream`;
     drawChart();
+    drawHeat(null);
   }
 
   function stop(status, text) {
@@ -375,8 +494,9 @@
       stop("idle", "Token forgotten.");
     });
     // The time axis moves even when nothing changes.
-    setInterval(() => { if (latest) drawChart(); }, 1000);
+    setInterval(() => { if (latest) { drawChart(); drawHeat(latest); } }, 1000);
     drawChart();
+    drawHeat(null);
     if ($("session").value && $("token").value) connect();
     else setStatus("idle", "Enter a session id and an operator token, then Connect.");
   }

@@ -121,8 +121,9 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
         assert (await api.pay(refunded)).status_code < 300
         r = await api.webhook("order.refunded", order_id=refunded["order_id"])
         assert r.status_code < 300, r.text
-        # Watching, sharing and leaving.
-        for kind, data in [("viewer.watched", {"minutes": 31}), ("viewer.shared", {}), ("viewer.left", {})]:
+        # Watching, sharing, liking and leaving.
+        for kind, data in [("viewer.watched", {"minutes": 31}), ("viewer.shared", {}),
+                           ("viewer.interacted", {"kind": "like", "count": 3}), ("viewer.left", {})]:
             r = await api.webhook(kind, session_id="S1", identity="phone:13800000001", **data)
             assert r.status_code < 300, r.text
         assert (await api.http.get("/v1/me", headers=api.viewer("wechat:oGuest"))).status_code == 200

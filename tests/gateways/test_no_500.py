@@ -166,6 +166,8 @@ EVENTS = [
     {"type": "viewer.left", "data": {"session_id": "S1", "identity": "wechat:oDiamond"}},
     {"type": "viewer.watched", "data": {"session_id": "S1", "identity": "phone:13800000001", "minutes": 45}},
     {"type": "viewer.shared", "data": {"session_id": "S1", "identity": "phone:13800000001"}},
+    {"type": "viewer.interacted", "data": {"session_id": "S1", "identity": "phone:13800000001", "kind": "like",
+                                           "count": 3}},
     {"type": "order.paid", "data": {"order_id": ORDER_REF, "amount": 3990}},
     {"type": "order.refunded", "data": {"order_id": ORDER_REF}},
     {"type": "gift.sent", "data": {"session_id": "S1"}},

@@ -231,6 +231,16 @@ BAD_DATA = {  # name: (event for the reserved order, where the detail says the f
     "unknown session": (lambda o: {"type": "live.started", "data": {"session_id": "S9"}}, "$.data.session_id"),
     "bad identity": (lambda o: {"type": "viewer.left", "data": {"session_id": "S1", "identity": "fax:123"}},
                      "$.data.identity"),
+    "interaction count zero": (lambda o: {"type": "viewer.interacted", "data": {
+        "session_id": "S1", "identity": PHONE, "kind": "like", "count": 0}}, "$.data.count"),
+    "interaction count too big": (lambda o: {"type": "viewer.interacted", "data": {
+        "session_id": "S1", "identity": PHONE, "kind": "like", "count": 1_000_001}}, "$.data.count"),
+    "interaction kind malformed": (lambda o: {"type": "viewer.interacted", "data": {
+        "session_id": "S1", "identity": PHONE, "kind": "Like!", "count": 1}}, "$.data.kind"),
+    "interaction without kind": (lambda o: {"type": "viewer.interacted", "data": {
+        "session_id": "S1", "identity": PHONE, "count": 1}}, "$.data"),
+    "interaction bad identity": (lambda o: {"type": "viewer.interacted", "data": {
+        "session_id": "S1", "identity": "fax:123", "kind": "like", "count": 1}}, "$.data.identity"),
 }
 
 
@@ -249,6 +259,7 @@ UNKNOWN_SESSION = {
     "viewer.watched": {"session_id": "NOPE", "identity": PHONE, "minutes": 60},
     "viewer.shared": {"session_id": "NOPE", "identity": PHONE},
     "viewer.left": {"session_id": "NOPE", "identity": PHONE},
+    "viewer.interacted": {"session_id": "NOPE", "identity": PHONE, "kind": "like", "count": 2},
 }
 
 
@@ -430,3 +441,20 @@ async def test_leaving_counts_online_down_by_tier_never_below_zero(api: Api) -> 
     assert (await api.webhook("viewer.left", session_id="S1", identity="phone:+86 138 0000 0001")).status_code == 204
     counts = await online(api)
     assert all(n == 0 for n in counts.values()), counts
+
+
+async def test_interactions_are_counted_by_tier_once_per_webhook_id(api: Api, redis: aioredis.Redis) -> None:
+    """viewer.interacted: the viewer's tier, once per webhook-id; a kind the engine does not name is "other"."""
+    await reserved(api)  # PHONE's member (silver) ordered, so the room seated it
+    for webhook_id in ("msg-like-1", "msg-like-1", "msg-like-2"):
+        r = await api.webhook("viewer.interacted", webhook_id, session_id="S1", identity=PHONE, kind="like",
+                              count=4)
+        assert r.status_code == 204, r.text
+    r = await api.webhook("viewer.interacted", session_id="S1", identity=PHONE, kind="fireworks", count=2)
+    assert r.status_code == 204, r.text
+    r = await api.webhook("viewer.interacted", session_id="S1", identity="wechat:oStranger", kind="comment")
+    assert r.status_code == 204, r.text
+    stats = (await api.http.get("/v1/sessions/S1/stats", headers=api.operator)).json()
+    assert stats["interactions"]["silver"] == {"like": 8, "other": 2}
+    assert stats["interactions"]["guest"] == {"comment": 1}
+    assert sum(n for m in stats["heat"] for n in m["tiers"].get("silver", {}).values()) == 10

@@ -31,13 +31,22 @@ REQUIRED_PANELS = {
     "Platform webhooks / min by type and result",
     "Orders routed to leaders / min",
     "Tier upgrades / min",
+    "Funnel by tier: entrants, buyers, payers",
+    "Conversion by tier: entrant → buyer → payer",
+    "Paid and refunded orders by tier",
+    "GMV net of refunds and refunded amount by tier (yuan)",
+    "Interaction heat / min by tier",
 }
 # Metrics labelled by session: a query on one of them must honour $session.
 SESSION_LABELLED = {names.ENTRIES, names.ORDERS, names.UNITS_RESERVED, names.GMV_FEN, names.COUPONS_ISSUED,
                     names.COUPONS_REDEEMED, names.POINTS_AWARDED, names.ORDERS_ROUTED, names.VIEWERS_ONLINE,
                     names.STOCK_LEFT}
+# Read from Redis at scrape time (the funnel, heat): every instance reports the same value.
+SHARED = {names.FUNNEL_ENTRANTS, names.FUNNEL_BUYERS, names.FUNNEL_PAYERS, names.PAID_ORDERS, names.PAID_UNITS,
+          names.REFUNDED_ORDERS, names.REFUNDED_FEN, names.GMV_NET_FEN, names.INTERACTIONS}
 COUNTERS = SESSION_LABELLED - {names.VIEWERS_ONLINE, names.STOCK_LEFT} | {names.TIER_UPGRADES, names.WEBHOOKS}
-GAUGES = {names.VIEWERS_ONLINE, names.STOCK_LEFT}
+GAUGES = {names.VIEWERS_ONLINE, names.STOCK_LEFT} | SHARED
+SESSION_LABELLED |= SHARED
 METRIC = re.compile(r"\blivebenefits_[a-z_]+")
 
 

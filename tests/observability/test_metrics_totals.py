@@ -167,3 +167,49 @@ def test_scrape_cost(observed: Observed, scraper: httpx.Client, engine: LiveEngi
               f"max {max(timings):.1f} ms over {COST_SCRAPES} scrapes, {len(response.content)} bytes")
     # Generous: a Prometheus scrape every 5 s must stay a small fraction of a worker's time.
     assert median < 500, timings
+
+
+# The funnel: /metrics name -> (TierStats field, what the traffic implies).
+FUNNEL = {
+    "funnel_entrants_total": "entrants", "funnel_buyers_total": "buyers", "funnel_payers_total": "payers",
+    "paid_orders_total": "paid_orders", "paid_units_total": "paid_units",
+    "refunded_orders_total": "refunded_orders", "refunded_fen_total": "refunded_amount",
+}
+
+
+def test_funnel_is_the_traffic_in_stats_and_on_every_scrape(observed: Observed) -> None:
+    """Unique entrants, buyers and payers, paid and refunded: exact, though two workers served it."""
+    e, stats = observed.expected, observed.stats
+    for metric, field in FUNNEL.items():
+        want = getattr(e, field)
+        each_scrape(observed, P + metric, "tier", want, session=e.session_id)
+        assert {t: row[field] for t, row in stats["funnel"].items() if row[field]} == dict(+want), field
+    gmv_net = {t: e.gmv[t] - e.refunded_amount[t] for t in TIERS}
+    each_scrape(observed, P + "gmv_net_fen", "tier", gmv_net, session=e.session_id)
+    assert set(stats["funnel"]) == set(stats["tiers"])
+    for tier, row in stats["funnel"].items():
+        assert row["gmv"] == e.gmv[tier], tier
+        assert row["gmv_net"] == gmv_net.get(tier, 0), tier
+        assert row["entrant_to_buyer"] == (round(e.buyers[tier] / e.entrants[tier], 4) if e.entrants[tier] else 0)
+        assert row["buyer_to_payer"] == (round(e.payers[tier] / e.buyers[tier], 4) if e.buyers[tier] else 0)
+        # The contract's counters keep their meaning: every entry, every reservation.
+        counted = stats["tiers"][tier]
+        assert counted["entries"] >= row["entrants"] and counted["orders"] >= row["buyers"], (tier, row)
+    assert stats["tiers"]["gold"]["entries"] == 3 and stats["funnel"]["gold"]["entrants"] == 2
+    assert stats["tiers"]["regular"]["orders"] == 3 and stats["funnel"]["regular"]["paid_orders"] == 2
+
+
+def test_interactions_by_tier_and_kind(observed: Observed) -> None:
+    e, stats = observed.expected, observed.stats
+    each_scrape(observed, P + "interactions_total", ("tier", "kind"), e.interactions, session=e.session_id)
+    got = {(tier, kind): n for tier, kinds in stats["interactions"].items() for kind, n in kinds.items()}
+    assert got == dict(e.interactions)
+    assert stats["utc_offset"] == "+08:00"
+    # This minute's heat (the traffic takes seconds; it may straddle a minute boundary).
+    heat: dict[tuple[str, str], int] = {}
+    for minute in stats["heat"]:
+        assert minute["minute"].endswith("+08:00"), minute  # the session's own zone
+        for tier, kinds in minute["tiers"].items():
+            for kind, n in kinds.items():
+                heat[tier, kind] = heat.get((tier, kind), 0) + n
+    assert heat == dict(e.interactions)

@@ -20,7 +20,16 @@ The session, by member (ladder: regular 0, silver 1000, gold 5000, black_diamond
     b1  black    enters; 1 TINY: sold_out; 1 CHEESE (paid)
     gA  guest    enters, then leaves (viewer.left)
     gB  guest    enters; 1 MILK: enrolled as regular, paid
-and the platform sends r1's payment twice (a duplicate) and one badly signed webhook.
+and the platform sends r1's payment twice (a duplicate) and one badly signed webhook,
+refunds b1's order, and reports interactions (``viewer.interacted``): r1 5 likes, g1 2
+comments (twice with one webhook-id: counted once), gA 1 like after it left (a guest),
+b1 3 "wave" (a kind the engine does not name: "other").
+
+The funnel by tier this leaves, each viewer or member once, at the tier of that step:
+entrants regular 4 (r1 r2 r3 r4), silver 2, gold 2 (g1's re-entry is not a new
+entrant), black_diamond 1, guest 2; buyers (a reservation, cancelled ones too) regular
+3 (r1, r2, gB enrolled as regular), silver 2, gold 2 (g2's order is never paid),
+black_diamond 1; payers and paid orders regular 2, silver 2, gold 1, black_diamond 1.
 """
 
 from __future__ import annotations
@@ -55,6 +64,15 @@ class Expected:
     webhooks: Counter[tuple[str, str]] = field(default_factory=Counter)  # (type, result)
     upgrades: Counter[tuple[str, str]] = field(default_factory=Counter)  # (from_tier, to_tier)
     stock_left: dict[str, int] = field(default_factory=dict)
+    # The funnel by tier, as /stats and /metrics must show it.
+    entrants: Counter[str] = field(default_factory=Counter)
+    buyers: Counter[str] = field(default_factory=Counter)
+    payers: Counter[str] = field(default_factory=Counter)
+    paid_orders: Counter[str] = field(default_factory=Counter)
+    paid_units: Counter[str] = field(default_factory=Counter)
+    refunded_orders: Counter[str] = field(default_factory=Counter)
+    refunded_amount: Counter[str] = field(default_factory=Counter)
+    interactions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tier, kind)
     # Member ids, identities, phone numbers, order and coupon ids: never a label value.
     private: set[str] = field(default_factory=set)
 
@@ -99,7 +117,7 @@ class Traffic:
                                                f"{response.status_code} {response.text}"
         return response.json() if response.content else None
 
-    def webhook(self, kind: str, webhook_id: str | None = None, **data: Any) -> httpx.Response:
+    def webhook(self, kind: str, webhook_id: str | None = None, /, **data: Any) -> httpx.Response:
         body, headers = signed(WEBHOOK_SECRET, {"type": kind, "data": data}, webhook_id)
         return self.http.post("/v1/webhooks/platform", content=body, headers=headers)
 
@@ -135,6 +153,8 @@ class Traffic:
         e.webhooks["order.paid", "paid"] += 1
         e.gmv[order["tier"]] += order["amount_due"]
         e.points_awarded[order["tier"]] += order["points_to_earn"]
+        e.paid_orders[order["tier"]] += 1
+        e.paid_units[order["tier"]] += order["qty"]
         e.coupons_redeemed[order["tier"]] += 1 if order["coupon_id"] else 0
         e.routed += 1  # to its leader, or to "unassigned": every paid order is routed
 
@@ -177,6 +197,7 @@ class Traffic:
             assert len(entry["coupons"]) == coupons, entry["coupons"]
             self.coupons[who] = {c["template_id"]: c["coupon_id"] for c in entry["coupons"]}
             e.entries[tier] += 1
+            e.entrants[tier] += 1
             e.online[tier] += 1
             e.coupons_issued[tier] += coupons
         # Entering again counts an entry, but the viewer is online once and gets no new coupon.
@@ -190,6 +211,7 @@ class Traffic:
                               identities=[self.identity("r4"), wechat]), 204)
         e.webhooks["viewer.joined", "applied"] += 1
         e.entries["regular"] += 1
+        e.entrants["regular"] += 1
         e.online["regular"] += 1
         e.coupons_issued["regular"] += 1
         self._ok(self.webhook("viewer.left", session_id=self.session_id, identity=self.identity("gA")), 204)
@@ -199,6 +221,26 @@ class Traffic:
         self._ok(self.webhook("viewer.shared", session_id=self.session_id, identity=self.identity("r3")), 204)
         e.webhooks["viewer.shared", "applied"] += 1
         e.upgrades["regular", "silver"] += 1
+        self.interactions()
+
+    def interact(self, who: str, kind: str, count: int, webhook_id: str | None = None) -> None:
+        self._ok(self.webhook("viewer.interacted", webhook_id, session_id=self.session_id,
+                              identity=self.identity(who), kind=kind, count=count), 204)
+
+    def interactions(self) -> None:
+        e = self.expected
+        self.interact("r1", "like", 5)
+        e.interactions["regular", "like"] += 5
+        comment = f"msg_{self.uid}_g1_comment"
+        self.interact("g1", "comment", 2, comment)
+        self.interact("g1", "comment", 2, comment)  # the platform's retry: counted once
+        e.interactions["gold", "comment"] += 2
+        self.interact("gA", "like", 1)  # left the room; a guest all the same
+        e.interactions["guest", "like"] += 1
+        self.interact("b1", "wave", 3)  # a kind the engine does not name
+        e.interactions["black_diamond", "other"] += 3
+        e.webhooks["viewer.interacted", "applied"] += 4
+        e.webhooks["viewer.interacted", "duplicate"] += 1
 
     def sales(self) -> None:
         e = self.expected
@@ -238,6 +280,14 @@ class Traffic:
         # Nothing in it can be trusted, its type included.
         e.webhooks["unknown", "bad_signature"] += 1
         e.stock_left = {MILK: 1000 - 1 - 2 - 1 - 2 - 1, CHEESE: 50 - 1, TINY: 0}
+        # b1's cheese comes back: refunded (the units stay sold; GMV net of it drops).
+        self._ok(self.webhook("order.refunded", order_id=b1["order_id"]), 204)
+        e.webhooks["order.refunded", "refunded"] += 1
+        e.refunded_orders["black_diamond"] += 1
+        e.refunded_amount["black_diamond"] += b1["amount_due"]
+        # Members with a reservation, once each (r2's was cancelled; gB enrolled as regular).
+        e.buyers.update({"regular": 3, "silver": 2, "gold": 2, "black_diamond": 1})
+        e.payers.update({"regular": 2, "silver": 2, "gold": 1, "black_diamond": 1})
 
 
 def drive(engine: LiveEngine, uid: str) -> Expected:

@@ -86,6 +86,15 @@ class Shop:
         r = self.http.post("/v1/webhooks/platform", content=body, headers=headers)
         assert r.status_code == 204, r.text
 
+    def webhook(self, kind: str, /, **data: Any) -> None:
+        body, headers = signed(WEBHOOK_SECRET, {"type": kind, "data": data}, None, datetime.now(timezone.utc))
+        r = self.http.post("/v1/webhooks/platform", content=body, headers=headers)
+        assert r.status_code == 204, r.text
+
+    def cancel(self, viewer: str, placed: dict[str, Any]) -> None:
+        r = self.http.post(f"/v1/orders/{placed['order_id']}/cancel", headers=self.engine.headers("viewer", viewer))
+        assert r.status_code == 200, r.text
+
     def stats(self) -> dict[str, Any]:
         r = self.http.get(f"/v1/sessions/{self.seeded.session_id}/stats",
                           headers=self.engine.headers("operator", "ops-1"))
@@ -216,3 +225,75 @@ def test_the_page_says_why_when_the_token_is_refused(live_engine: LiveEngine, br
         expect(page.locator("#tier-rows tr")).to_have_count(0)
     finally:
         context.close()
+
+
+def test_the_page_follows_the_funnel_refunds_and_heat_live(live_engine: LiveEngine, browser: Any, uid: str) -> None:
+    """Entrants once each, buyers, payers, a refund and likes reach the page without a reload."""
+    from playwright.sync_api import expect
+
+    operator = live_engine.headers("operator", "ops-1")
+    token = live_engine.token("operator", "ops-page")
+    with httpx.Client(base_url=live_engine.base_url, timeout=10.0) as http:
+        seeded = seed_sync(http, operator, uid, per_tier=3)
+        shop = Shop(http, live_engine, seeded)
+        gold = seeded.viewers["gold"]
+        shop.enter(gold[0])
+        errors: list[str] = []
+        context = browser.new_context(viewport={"width": 1400, "height": 1400}, device_scale_factor=1)
+        try:
+            page = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.goto(f"{live_engine.base_url}/ops?session={seeded.session_id}")
+            page.fill("#token", token)
+            page.click("#connect")
+
+            def funnel(tier: str, field: str) -> Any:
+                return page.locator(f'td[data-funnel="{tier}"][data-field="{field}"]')
+
+            expect(page.locator("#status")).to_have_attribute("data-status", "live", timeout=WAIT_MS)
+            expect(funnel("gold", "entrants")).to_have_attribute("data-value", "1", timeout=WAIT_MS)
+            page.evaluate("window.__notReloaded = true")
+            # Re-entries count entries, not entrants.
+            shop.enter(gold[0])
+            shop.enter(gold[1])
+            shop.enter(gold[2])
+            expect(page.locator('td[data-tier="gold"][data-field="entries"]')).to_have_attribute(
+                "data-value", "4", timeout=WAIT_MS)
+            expect(funnel("gold", "entrants")).to_have_attribute("data-value", "3", timeout=WAIT_MS)
+            # gold[0] orders twice and pays once; gold[1] orders and cancels: two buyers, one payer.
+            first = shop.order(gold[0])
+            shop.order(gold[0])
+            shop.cancel(gold[1], shop.order(gold[1]))
+            shop.pay(first)
+            expect(funnel("gold", "buyers")).to_have_attribute("data-value", "2", timeout=WAIT_MS)
+            expect(funnel("gold", "payers")).to_have_attribute("data-value", "1", timeout=WAIT_MS)
+            expect(funnel("gold", "paid_orders")).to_have_attribute("data-value", "1", timeout=WAIT_MS)
+            expect(funnel("gold", "entrant_to_buyer")).to_have_text("66.7%", timeout=WAIT_MS)
+            expect(funnel("gold", "buyer_to_payer")).to_have_text("50%", timeout=WAIT_MS)
+            expect(funnel("gold", "gmv_net")).to_have_attribute("data-value", str(first["amount_due"]),
+                                                                timeout=WAIT_MS)
+            shop.webhook("order.refunded", order_id=first["order_id"])
+            expect(funnel("gold", "refunded_orders")).to_have_attribute("data-value", "1", timeout=WAIT_MS)
+            expect(funnel("gold", "gmv_net")).to_have_attribute("data-value", "0", timeout=WAIT_MS)
+            expect(page.locator("#funnel-total-refunded_amount")).to_have_text(
+                f"¥{first['amount_due'] / 100:,.2f}", timeout=WAIT_MS)
+            # Likes by the platform: the gold row of the interactions and a gold bar this minute.
+            member_id = gold[0].removeprefix("member:")
+            shop.webhook("viewer.interacted", session_id=seeded.session_id, identity=f"member:{member_id}",
+                         kind="like", count=7)
+            expect(page.locator('td[data-heat="gold"][data-field="like"]')).to_have_attribute(
+                "data-value", "7", timeout=WAIT_MS)
+            expect(page.locator('#heat-chart rect[data-tier="gold"]')).to_have_count(1, timeout=WAIT_MS)
+            stats = shop.stats()
+            assert stats["heat"] and stats["utc_offset"] == "+08:00"
+            # The bar's minute is on the session's clock (UTC+8), as the stats give it.
+            expect(page.locator('#heat-chart rect[data-tier="gold"]')).to_have_attribute(
+                "data-minute", stats["heat"][-1]["minute"][11:16])
+            expect(page.locator("#heat-zone")).to_have_text("UTC+08:00")
+            expect(page.locator("#updated-at")).to_contain_text("UTC+08:00")
+            assert page.evaluate("window.__notReloaded") is True
+            page.screenshot(path=str(SCREENSHOT.with_name("ops-funnel.png")), full_page=True)
+        finally:
+            context.close()
+        assert errors == [], errors

@@ -32,14 +32,15 @@ async def test_confirms_and_counts(redis, scripts: Scripts, pending: SessionDef)
     result = await scripts.call("confirm_order", *_call(pending))
     order = {**readable(before, k.orders)[order_id], "status": "reserved"}
     # A pending order is not counted yet.
-    assert not {"o:gold", "u:gold"} & readable(before, k.product("MILK")).keys()
+    assert not {"o:gold", "u:gold", "b:gold"} & readable(before, k.product("MILK")).keys()
     assert result[0] == "ok"
     assert json.loads(result[1]) == order
     assert changes(before, await snapshot(redis)) == {
         k.orders: {order_id: order},
         k.expiry: [(order_id, float(T0 + 15 * MINUTE))],
-        # Counted now, on the product, by the tier it was reserved at.
-        k.product("MILK"): {**readable(before, k.product("MILK")), "o:gold": "1", "u:gold": "2"},
+        # Counted now, on the product, by the tier it was reserved at; the member's first
+        # order here, so one unique buyer too.
+        k.product("MILK"): {**readable(before, k.product("MILK")), "o:gold": "1", "u:gold": "2", "b:gold": "1"},
         # Listed under its new status.
         k.by_status: by_status("reserved", order_id),
     }
@@ -75,3 +76,15 @@ async def test_released_order_cannot_be_confirmed(redis, scripts: Scripts, pendi
     before = await snapshot(redis)
     assert await scripts.call("confirm_order", *_call(pending)) == ["err", "invalid_state"]
     assert await snapshot(redis) == before
+
+
+async def test_a_members_later_order_is_no_new_buyer(redis, scripts: Scripts, pending: SessionDef) -> None:
+    k = pending.keys
+    assert (await scripts.call("confirm_order", *_call(pending)))[0] == "ok"
+    second = await reserve(scripts, k, sku="RARE", qty=1, points=10, pending=True, order_id="o2",
+                           idem_key="k2", fingerprint="fp2")
+    assert json.loads(second[1])["nth"] == 2
+    assert (await scripts.call("confirm_order", [k.orders, k.expiry, k.product("RARE"), k.by_status],
+                               [f"{k.tag}-o2"]))[0] == "ok"
+    assert await redis.hmget(k.product("MILK"), "o:gold", "b:gold") == ["1", "1"]
+    assert await redis.hmget(k.product("RARE"), "o:gold", "b:gold") == ["1", None]

@@ -43,8 +43,9 @@ async def test_member_entry_issues_its_tiers_coupons(redis, scripts: Scripts, st
     assert decoded(result) == ["ok", "live", [c1, c2], product_rows("gold"), 2, 1, "gold", "L-01"]
     assert changes(before, await snapshot(redis)) == {
         # Seated: its tier, multiplier and leader, for its orders; no orders yet.
-        k.roster: {"m-gold": seat("gold", 1500, "L-01", 0)},
-        k.stats: {"gold|entries": "1", "gold|online": "1", "gold|coupons_issued": "2"},
+        # The viewer's first entry: an entrant of the funnel, once, at this tier.
+        k.roster: {"m-gold": seat("gold", 1500, "L-01", 0), "#n:m-gold": "gold"},
+        k.stats: {"gold|entries": "1", "gold|online": "1", "gold|coupons_issued": "2", "gold|entrants": "1"},
         k.online: {"m-gold": "gold"},
         k.templates: {**readable(before, k.templates), "#seq": "2", "gold-10|issued": "1", "all-5pct|issued": "1"},
         k.held: {"m-gold|gold-10": c1["coupon_id"], "m-gold|all-5pct": c2["coupon_id"],
@@ -60,9 +61,9 @@ async def test_second_entry_issues_nothing_and_counts_online_once(redis, scripts
     before = await snapshot(redis)
     again = await enter(scripts, parsed, "m-gold", "m-gold", "gold", now=T0 + MINUTE)
     assert (first[4], again) == (2, [*first[:4], 0, 1, "gold", ""])
-    # The seat is written again as it was.
+    # The seat is written again as it was; an entry, but no new entrant.
     assert changes(before, await snapshot(redis)) == {
-        k.stats: {"gold|entries": "2", "gold|online": "1", "gold|coupons_issued": "2"}}
+        k.stats: {"gold|entries": "2", "gold|online": "1", "gold|coupons_issued": "2", "gold|entrants": "1"}}
 
 
 async def test_a_joined_webhook_applied_again_counts_the_entry_once(redis, scripts: Scripts,
@@ -88,7 +89,8 @@ async def test_entry_reports_bought_counts(redis, scripts: Scripts, store: Store
     # m-2 (regular) buys the one RARE and pays for it: reserved, then sold.
     order = json.loads((await reserve(scripts, k, sku="RARE", member="m-2", tier="regular", order_id="o2",
                                       idem_key="k2"))[1])
-    assert (await scripts.call("pay_order", [k.orders, k.expiry, k.product("RARE"), k.stats, k.outbox, k.by_status],
+    assert (await scripts.call("pay_order", [k.orders, k.expiry, k.product("RARE"), k.stats, k.outbox, k.roster,
+                                             k.by_status],
                                [order["order_id"], order["amount_due"], T0, 0, 0]))[0] == "paid"
     counts = {"stock": {"MILK": 8, "RARE": 0}, "reserved": {"MILK": 2}, "sold": {"RARE": 1}}
 
@@ -118,9 +120,10 @@ async def test_guest_entry_is_counted_but_gets_no_coupon(redis, scripts: Scripts
     before = await snapshot(redis)
     result = await enter(scripts, parsed, "wechat:oGuest", "", "guest")
     assert result == ["ok", "live", [], product_rows("guest"), 0, 1, "guest", ""]
-    # A guest has no seat: the roster is not written.
+    # A guest has no seat: the roster only notes that it entered (the funnel's entrants).
     assert changes(before, await snapshot(redis)) == {
-        k.stats: {"guest|entries": "1", "guest|online": "1"},
+        k.roster: {"#n:wechat:oGuest": "guest"},
+        k.stats: {"guest|entries": "1", "guest|online": "1", "guest|entrants": "1"},
         k.online: {"wechat:oGuest": "guest"},
     }
 
@@ -191,7 +194,7 @@ async def test_seated_member_enters_from_its_seat(redis, scripts: Scripts, store
     again = await enter(scripts, parsed, "m-gold", "m-gold", "", now=T0 + MINUTE)
     assert again == [*first[:4], 0, 1, "gold", "L-01"]
     assert changes(before, await snapshot(redis)) == {
-        k.stats: {"gold|entries": "2", "gold|online": "1", "gold|coupons_issued": "2"}}
+        k.stats: {"gold|entries": "2", "gold|online": "1", "gold|coupons_issued": "2", "gold|entrants": "1"}}
 
 
 async def test_member_seated_by_its_order_enters_at_the_seats_tier(redis, scripts: Scripts,
@@ -207,8 +210,10 @@ async def test_member_seated_by_its_order_enters_at_the_seats_tier(redis, script
                                product_rows("gold", stock={"MILK": 8}, reserved={"MILK": 2}, bought={"MILK": 2}),
                                2, 1, "gold", "L-01"]
     changed = changes(before, await snapshot(redis))
-    assert k.roster not in changed
-    assert changed[k.stats] == {"gold|entries": "1", "gold|online": "1", "gold|coupons_issued": "2"}
+    # The seat is not rewritten; the roster only notes the entrant.
+    assert changed[k.roster] == {**readable(before, k.roster), "#n:m-gold": "gold"}
+    assert changed[k.stats] == {"gold|entries": "1", "gold|online": "1", "gold|coupons_issued": "2",
+                                "gold|entrants": "1"}
 
 
 async def test_unseated_member_without_a_tier_writes_nothing(redis, scripts: Scripts, store: Store) -> None:
@@ -236,7 +241,7 @@ async def test_given_tier_reseats_and_keeps_the_order_count(redis, scripts: Scri
     assert result[0] == "ok" and result[3] == product_rows("regular", bought={"MILK": 2, "CHEESE": 1})
     assert result[6:] == ["regular", "L-02"]
     assert changes(before, await snapshot(redis))[k.roster] == {
-        **readable(before, k.roster), "m-gold": f"{GEN}|regular|1000|L-02|3"}
+        **readable(before, k.roster), "m-gold": f"{GEN}|regular|1000|L-02|3", "#n:m-gold": "regular"}
 
 
 async def test_rows_show_each_tiers_price_opening_and_eligibility(redis, scripts: Scripts, store: Store) -> None:
@@ -282,3 +287,18 @@ async def test_a_pool_admits_exactly_its_tiers(redis, scripts: Scripts, store: S
     # of "gold" but not a tier of the pool.
     for tier in ("regular", "old", "guest"):
         assert await row(tier) == [[3, 2000, opens, ENDS, 1, 0, 0, 0, 0]], tier
+
+
+async def test_an_entrant_is_counted_once_at_its_first_tier(redis, scripts: Scripts, store: Store) -> None:
+    """Entries count every entry; entrants each viewer once per session, at the tier it first entered at."""
+    parsed = await define(store)
+    k = parsed.keys
+    await enter(scripts, parsed, "m-1", "m-1", "regular")
+    await enter(scripts, parsed, "m-1", "m-1", "regular", now=T0 + MINUTE)
+    await enter(scripts, parsed, "m-1", "m-1", "gold", now=T0 + 2 * MINUTE)  # risen a tier since
+    await enter(scripts, parsed, "wechat:oGuest", "", "guest")
+    await enter(scripts, parsed, "wechat:oGuest", "", "guest", now=T0 + MINUTE)
+    stats = await redis.hgetall(k.stats)
+    assert {f: v for f, v in stats.items() if f.endswith(("|entries", "|entrants"))} == {
+        "regular|entries": "2", "gold|entries": "1", "guest|entries": "2",
+        "regular|entrants": "1", "guest|entrants": "1"}

@@ -18,7 +18,7 @@ async def test_fulfils_a_paid_order_once(redis, scripts: Scripts, store: Store) 
     assert await scripts.call("fulfil_order", [k.orders, k.by_status], [f"{k.tag}-o404", T0]) == ["err", "unknown_order"]
     assert await snapshot(redis) == before
 
-    await scripts.call("pay_order", [k.orders, k.expiry, k.product("MILK"), k.stats, k.outbox, k.by_status],
+    await scripts.call("pay_order", [k.orders, k.expiry, k.product("MILK"), k.stats, k.outbox, k.roster, k.by_status],
                        [order_id, 3590, T0 + MINUTE, 1, 1])
     before = await snapshot(redis)
     result = await scripts.call("fulfil_order", [k.orders, k.by_status], [order_id, T0 + 2 * MINUTE])

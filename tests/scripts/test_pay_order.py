@@ -30,7 +30,8 @@ def oid(parsed: SessionDef, name: str = "o1") -> str:
 
 async def pay(scripts: Scripts, parsed: SessionDef, amount: int, name: str = "o1", now: int = PAID) -> Any:
     k = parsed.keys
-    return await scripts.call("pay_order", [k.orders, k.expiry, k.product("MILK"), k.stats, k.outbox, k.by_status],
+    return await scripts.call("pay_order", [k.orders, k.expiry, k.product("MILK"), k.stats, k.outbox, k.roster,
+                                            k.by_status],
                               [oid(parsed, name), amount, now, 179, 59])
 
 
@@ -49,8 +50,11 @@ async def test_pays_a_reserved_order(redis, scripts: Scripts, live: SessionDef) 
         k.expiry: None,
         k.product("MILK"): {**readable(before, k.product("MILK")), "reserved": "0", "sold": "2"},
         k.stats: {**readable(before, k.stats), "gold|gmv": "6180", "gold|points_awarded": "179",
-                  "gold|coupons_redeemed": "1"},
+                  "gold|coupons_redeemed": "1", "gold|paid_orders": "1", "gold|paid_units": "2",
+                  "gold|payers": "1"},
         k.outbox: [(f"credit|{oid(live)}", float(PAID))],
+        # The member's first paid order here: a payer, once.
+        k.roster: {**readable(before, k.roster), "#p:m-gold": "gold"},
         k.by_status: by_status("paid", oid(live)),
     }
 
@@ -93,3 +97,13 @@ async def test_refusal_writes_nothing(redis, scripts: Scripts, live: SessionDef,
     amount = 3580 if case == "pending" else 3579
     assert await pay(scripts, live, amount, name="o404" if case == "unknown" else "o1") == ["err", code]
     assert await snapshot(redis) == before
+
+
+async def test_a_payer_is_counted_once_paid_orders_each_time(redis, scripts: Scripts, live: SessionDef) -> None:
+    k = live.keys
+    assert (await reserve(scripts, k, sku="MILK", qty=1))[0] == "ok"
+    assert (await reserve(scripts, k, sku="MILK", qty=1, order_id="o2", idem_key="k2", fingerprint="fp2"))[0] == "ok"
+    assert (await pay(scripts, live, 3590))[0] == "paid"
+    assert (await pay(scripts, live, 3590, "o2"))[0] == "paid"
+    stats = await redis.hgetall(k.stats)
+    assert (stats["gold|paid_orders"], stats["gold|paid_units"], stats["gold|payers"]) == ("2", "2", "1")

@@ -26,13 +26,14 @@ def oid(parsed: SessionDef) -> str:
 
 async def pay(scripts: Scripts, parsed: SessionDef) -> Any:
     k = parsed.keys
-    return await scripts.call("pay_order", [k.orders, k.expiry, k.product("MILK"), k.stats, k.outbox, k.by_status],
+    return await scripts.call("pay_order", [k.orders, k.expiry, k.product("MILK"), k.stats, k.outbox, k.roster,
+                                            k.by_status],
                               [oid(parsed), 3590, T0 + MINUTE, 1, 1])
 
 
 async def refund(scripts: Scripts, parsed: SessionDef, name: str | None = None) -> Any:
     k = parsed.keys
-    return await scripts.call("refund_order", [k.orders, k.product("MILK"), k.outbox, k.by_status],
+    return await scripts.call("refund_order", [k.orders, k.product("MILK"), k.outbox, k.stats, k.by_status],
                               [name or oid(parsed), REFUNDED])
 
 
@@ -48,6 +49,8 @@ async def test_refunds_a_paid_order_once(redis, scripts: Scripts, live: SessionD
         k.orders: {oid(live): order},
         k.product("MILK"): {**readable(before, k.product("MILK")), "refunded": "1"},
         k.outbox: [*readable(before, k.outbox), (f"debit|{oid(live)}", float(REFUNDED))],
+        # Counted by the tier it was reserved at: GMV net of refunds is gmv - refunded_amount.
+        k.stats: {**readable(before, k.stats), "gold|refunded_orders": "1", "gold|refunded_amount": "3590"},
         k.by_status: by_status("refunded", oid(live)),
     }
     before = await snapshot(redis)

@@ -51,8 +51,10 @@ async def test_cancel_gives_everything_back(redis, scripts: Scripts, live: Sessi
     roster = {**readable(before, k.roster)}
     del roster["m-gold|MILK"]
     assert changes(before, await snapshot(redis)) == {
-        # Stock back; the order stays counted (orders and units reserved by tier).
-        k.product("MILK"): {**readable(before_order, k.product("MILK")), "o:gold": "1", "u:gold": "2"},
+        # Stock back; the order stays counted (orders and units reserved by tier), and so
+        # does its buyer (the funnel's buyers reserved, whatever became of it).
+        k.product("MILK"): {**readable(before_order, k.product("MILK")), "o:gold": "1", "u:gold": "2",
+                            "b:gold": "1"},
         # The bought count goes; the seat, the member's order and its key stay.
         k.roster: roster,
         k.coupons: readable(before_order, k.coupons),
@@ -61,7 +63,8 @@ async def test_cancel_gives_everything_back(redis, scripts: Scripts, live: Sessi
         k.orders: {oid(live): order},
         k.by_status: by_status("cancelled", oid(live)),
     }
-    assert roster == {"m-gold": seat("gold", orders=1), "m-gold|o|1": oid(live), idem(): f"fp1|{oid(live)}"}
+    assert roster == {"m-gold": seat("gold", orders=1), "m-gold|o|1": oid(live), idem(): f"fp1|{oid(live)}",
+                      "#n:m-gold": "gold"}
 
 
 async def test_second_release_gives_back_nothing(redis, scripts: Scripts, live: SessionDef) -> None:
@@ -114,7 +117,7 @@ async def test_abort_leaves_no_trace_of_a_pending_order(redis, scripts: Scripts,
     assert contents(await snapshot(redis)) == contents(before_order)
     assert await redis.hgetall(k.roster) == {
         "m-gold": seat("gold", orders=1), "m-gold|RARE": "1", "m-gold|o|1": oid(live, "o0"),
-        idem("m-gold", "k0"): f"fp1|{oid(live, 'o0')}"}
+        idem("m-gold", "k0"): f"fp1|{oid(live, 'o0')}", "#n:m-gold": "gold"}
 
 
 async def test_abort_of_an_order_that_seated_its_member_unseats_it(redis, scripts: Scripts,
@@ -138,7 +141,7 @@ async def test_abort_of_an_order_by_a_seated_member_keeps_the_seat(redis, script
     result = await reserve(scripts, k, sku="MILK", points=10, pending=True)
     assert json.loads(result[1])["seated"] == 0
     assert (await release(scripts, live, "aborted"))[0] == "ok"
-    assert await redis.hgetall(k.roster) == {"m-gold": seat("gold", orders=0)}
+    assert await redis.hgetall(k.roster) == {"m-gold": seat("gold", orders=0), "#n:m-gold": "gold"}
     for key in (k.orders, k.expiry):
         assert await redis.exists(key) == 0, key
 
@@ -150,7 +153,8 @@ async def test_abort_keeps_a_seat_of_another_generation_and_undoes_its_count(red
     assert (await reserve(scripts, k, sku="MILK", points=10, pending=True, generation=OLD_GEN, tier=""))[0] == "ok"
     assert await redis.hget(k.roster, "m-gold") == seat("gold", 1500, "", 5, generation=OLD_GEN)
     assert (await release(scripts, live, "aborted"))[0] == "ok"
-    assert await redis.hgetall(k.roster) == {"m-gold": seat("gold", 1500, "", 4, generation=OLD_GEN)}
+    assert await redis.hgetall(k.roster) == {"m-gold": seat("gold", 1500, "", 4, generation=OLD_GEN),
+                                             "#n:m-gold": "gold"}
 
 
 async def test_abort_of_an_earlier_order_leaves_a_gap(redis, scripts: Scripts, live: SessionDef) -> None:
@@ -178,7 +182,8 @@ async def test_abort_keeps_a_key_that_names_another_order(redis, scripts: Script
     assert (await release(scripts, live, "aborted"))[0] == "ok"
     assert await redis.hget(k.roster, idem()) == f"fp1|{oid(live, 'o9')}"
     # The rest of the order's trace is gone all the same.
-    assert await redis.hgetall(k.roster) == {"m-gold": seat("gold"), idem(): f"fp1|{oid(live, 'o9')}"}
+    assert await redis.hgetall(k.roster) == {"m-gold": seat("gold"), idem(): f"fp1|{oid(live, 'o9')}",
+                                             "#n:m-gold": "gold"}
 
 
 async def test_abort_of_the_only_order_removes_the_members_fields(redis, scripts: Scripts,

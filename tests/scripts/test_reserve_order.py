@@ -30,7 +30,8 @@ async def live(redis, scripts: Scripts, store: Store) -> SessionDef:
     parsed = await define(store)
     assert len((await enter(scripts, parsed, "m-gold", "m-gold", "gold", now=ENTERED))[2]) == 2
     assert len((await enter(scripts, parsed, "m-reg", "m-reg", "regular", now=ENTERED))[2]) == 1
-    assert await redis.hgetall(parsed.keys.roster) == {"m-gold": seat("gold"), "m-reg": seat("regular")}
+    assert await redis.hgetall(parsed.keys.roster) == {"m-gold": seat("gold"), "m-reg": seat("regular"),
+                                                       "#n:m-gold": "gold", "#n:m-reg": "regular"}
     return parsed
 
 
@@ -61,7 +62,7 @@ async def test_reserves_with_coupon_and_points(redis, scripts: Scripts, live: Se
     assert json.loads(result[1]) == order
     assert changes(before, await snapshot(redis)) == {
         k.product("MILK"): {**readable(before, k.product("MILK")), "stock": "8", "reserved": "2",
-                            "o:gold": "1", "u:gold": "2"},
+                            "o:gold": "1", "u:gold": "2", "b:gold": "1"},
         # The given tier re-seats the member (its leader now L-01), its first order here.
         k.roster: {**readable(before, k.roster), "m-gold": seat("gold", 1500, "L-01", 1),
                    "m-gold|MILK": "2", "m-gold|o|1": oid(live), idem_field: f"fp1|{oid(live)}"},
@@ -203,7 +204,8 @@ async def test_second_order_adds_to_member_lists(redis, scripts: Scripts, live: 
         "m-gold": seat("gold", orders=2), "m-reg": seat("regular"),
         "m-gold|MILK": "1", "m-gold|RARE": "1",
         "m-gold|o|1": oid(live), "m-gold|o|2": oid(live, "o2"),
-        idem("m-gold", "k1"): f"fp1|{oid(live)}", idem("m-gold", "k2"): f"fp1|{oid(live, 'o2')}"}
+        idem("m-gold", "k1"): f"fp1|{oid(live)}", idem("m-gold", "k2"): f"fp1|{oid(live, 'o2')}",
+        "#n:m-gold": "gold", "#n:m-reg": "regular"}
     # No outbox entry: the roster knows who is in the room.
     assert await redis.exists(k.outbox) == 0
 
@@ -396,3 +398,19 @@ async def test_a_product_defined_before_the_clock_was_mirrored_reads_the_session
     await redis.hset(k.meta, "override", "ended")
     assert await reserve(scripts, k, sku="MILK", tier="", order_id="o2", idem_key="k2") == \
         ["err", "session_not_live", "gold"]
+
+
+async def test_a_buyer_is_counted_once_by_its_first_order(redis, scripts: Scripts, live: SessionDef) -> None:
+    """The funnel's unique buyers: the first order of a member here counts, on that order's SKU."""
+    k = live.keys
+    assert (await reserve(scripts, k, sku="MILK", tier=""))[0] == "ok"
+    assert (await reserve(scripts, k, sku="RARE", tier="", order_id="o2", idem_key="k2",
+                          fingerprint="fp2"))[0] == "ok"
+    assert (await reserve(scripts, k, sku="MILK", tier="", order_id="o3", idem_key="k3",
+                          fingerprint="fp3"))[0] == "ok"
+    assert (await reserve(scripts, k, sku="RARE", member="m-reg", tier="", order_id="o4", idem_key="k4",
+                          fingerprint="fp4"))[0] == "err"  # sold out: refused, no buyer
+    assert (await reserve(scripts, k, sku="MILK", member="m-reg", tier="", order_id="o5", idem_key="k5",
+                          fingerprint="fp5"))[0] == "ok"
+    assert await redis.hmget(k.product("MILK"), "o:gold", "b:gold", "o:regular", "b:regular") == ["2", "1", "1", "1"]
+    assert await redis.hmget(k.product("RARE"), "o:gold", "b:gold") == ["1", None]
