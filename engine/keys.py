@@ -106,7 +106,7 @@ class SessionKeys:
     """Keys of one session, all in the session's slot."""
 
     __slots__ = ("session_id", "tag", "meta", "roster", "coupons", "held", "templates",
-                 "stats", "online", "events", "orders", "expiry", "outbox", "heat", "heat_index",
+                 "stats", "online", "events", "orders", "expiry", "outbox", "by_status", "heat", "heat_index",
                  "host_feed", "vips", "questions", "questions_open", "questions_answered", "questions_dismissed")
 
     def __init__(self, session_id: str) -> None:
@@ -125,6 +125,8 @@ class SessionKeys:
         self.stats = f"{base}:stats:{session_id}"
         self.online = f"{base}:online:{session_id}"
         self.events = f"{base}:events:{session_id}"
+        # This session's orders by status, oldest first within each (lua_scripts/_order_index.lua).
+        self.by_status = f"{base}:by_status:{session_id}"
         # Interaction heat: "<minute>|<tier>|<kind>" -> count, and each field by its
         # minute, so the minutes past the window can be dropped (count_interaction.lua).
         self.heat = f"{base}:heat:{session_id}"
@@ -150,7 +152,7 @@ class SessionKeys:
     def own(self, product_skus: list[str]) -> list[str]:
         """Every key that belongs to this session alone (not the tag's orders, expiry, outbox)."""
         return [self.meta, self.roster, self.templates, self.held, self.coupons, self.stats, self.online,
-                self.events, self.heat, self.heat_index, self.host_feed, self.vips, self.questions,
+                self.events, self.by_status, self.heat, self.heat_index, self.host_feed, self.vips, self.questions,
                 self.questions_open, self.questions_answered, self.questions_dismissed,
                 *(self.product(sku) for sku in product_skus)]
 

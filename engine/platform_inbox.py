@@ -15,11 +15,12 @@ import logging
 from lua_scripts import calls
 
 from . import display_names, entry, heat, keys, members, metrics, payments, roster, sessions
-from .clock import now_ms
+from .clock import now_ms, to_ms
 from .errors import DomainError, Field, InvalidInput
 from .identity import InvalidIdentity, normalise
 from .platform_events import (LiveEnded, LiveStarted, OrderPaid, OrderRefunded, PlatformEvent,
                               ViewerInteracted, ViewerJoined, ViewerLeft, ViewerShared, ViewerWatched)
+from .sessions import SessionDef
 from .store import Store
 
 log = logging.getLogger("livebenefits.platform")
@@ -129,9 +130,28 @@ async def _joined(store: Store, webhook_id: str, session_id: str, identities: li
     return "conflict" if conflict else "applied"
 
 
+async def _live_session(store: Store, session_id: str, now: int) -> SessionDef:
+    """The session a viewer watches or shares: growth comes only from a live one."""
+    parsed = await sessions.load_def(store, session_id)
+    if parsed is None:
+        raise _unknown_session(session_id)
+    state = sessions.state_at(parsed, now)
+    if state == "ended":
+        raise DomainError("session_ended", f"session {session_id!r} has ended: watching and sharing earn nothing")
+    if state != "live":
+        raise DomainError("session_not_live", f"session {session_id!r} is not live yet")
+    return parsed
+
+
+def _day(now: int, offset_minutes: int) -> int:
+    """Days since the epoch, counted in the session's own UTC offset."""
+    return (now + offset_minutes * 60_000) // 86_400_000
+
+
 async def _growth(store: Store, webhook_id: str, event: ViewerWatched | ViewerShared) -> str:
     d = event.data
-    await _require_session(store, d.session_id)
+    now = now_ms()
+    parsed = await _live_session(store, d.session_id, now)
     identity = _identity(d.identity, ("data", "identity"))
     member_id, _ = await members.resolve(store, identity)
     if member_id is None:
@@ -141,9 +161,13 @@ async def _growth(store: Store, webhook_id: str, event: ViewerWatched | ViewerSh
         kind, units, per_unit, most = "watch", event.data.minutes, rules.growth_per_30_watch_minutes, 0
     else:
         kind, units, per_unit, most = "share", 1, rules.growth_per_share, rules.max_shares_per_session
+    # No member watches a session longer than it lasts (rounded up to a whole minute).
+    length = -(-(to_ms(parsed.spec.ends_at) - to_ms(parsed.spec.starts_at)) // 60_000)
     result = await calls.add_growth(store.scripts, keys.MemberKeys(member_id), member_id=member_id,
-                                    webhook_id=webhook_id, now=now_ms(), kind=kind, session_id=d.session_id,
-                                    units=units, growth_per_unit=per_unit, most_shares=most)
+                                    webhook_id=webhook_id, now=now, kind=kind, session_id=d.session_id,
+                                    units=units, growth_per_unit=per_unit, most_shares=most, most_minutes=length,
+                                    day=_day(now, parsed.offset_minutes),
+                                    daily_cap=store.settings.daily_activity_growth_cap)
     if result.outcome == "err":
         return "ignored"
     if result.outcome == "ok":

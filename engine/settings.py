@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 # A bearer token may live at most this long (exp - iat): a leaked one stops working.
 DEFAULT_TOKEN_MAX_TTL_S = 30 * 86400
+# Growth watching and sharing may add per member per day: ten hours of watching at the
+# program's default 10 per half hour, with a few shares.
+DEFAULT_DAILY_ACTIVITY_GROWTH_CAP = 200
 
 
 def _flag(value: str | None) -> bool:
@@ -19,6 +22,13 @@ def token_max_ttl_s(env: Mapping[str, str]) -> float:
     value = float(env.get("LIVEBENEFITS_TOKEN_MAX_TTL", DEFAULT_TOKEN_MAX_TTL_S))
     if value <= 0:
         raise ValueError("LIVEBENEFITS_TOKEN_MAX_TTL must be a positive number of seconds")
+    return value
+
+
+def _non_negative(env: Mapping[str, str], name: str, default: int) -> int:
+    value = int(env.get(name, str(default)))
+    if value < 0:
+        raise ValueError(f"{name} must be 0 (no cap) or more")
     return value
 
 
@@ -66,6 +76,9 @@ class Settings:
     # (gateways/address_budget.py).
     ip_rate: int = 2000
     ip_burst: int = 4000
+    # The most growth watching and sharing may add to one member in one day (the day
+    # in the session's own UTC offset); 0 = no cap. Purchases are never capped.
+    daily_activity_growth_cap: int = DEFAULT_DAILY_ACTIVITY_GROWTH_CAP
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -96,4 +109,6 @@ class Settings:
             question_burst=int(env.get("LIVEBENEFITS_QUESTION_BURST", "3")),
             ip_rate=int(env.get("LIVEBENEFITS_IP_RATE", "2000")),
             ip_burst=int(env.get("LIVEBENEFITS_IP_BURST", "4000")),
+            daily_activity_growth_cap=_non_negative(env, "LIVEBENEFITS_DAILY_ACTIVITY_GROWTH_CAP",
+                                                   DEFAULT_DAILY_ACTIVITY_GROWTH_CAP),
         )

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.leader_orders import LeaderOrders
+from engine.order_status import ORDER_STATUSES, OrderPage
 from engine.payments import LeaderOrder
 from engine.platform_events import PlatformEvent
 from engine.stats import SessionStats
@@ -73,6 +74,11 @@ _LIST_PARAMS = (
     _param("query", "after", _CURSOR, "Cursor: the `next` of the previous page."),
     _param("query", "limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
            "Orders per page."),
+)
+_STATUS_PARAMS = (
+    _param("query", "status", {"enum": list(ORDER_STATUSES)},
+           "The orders' status; `paid_after_release` lists payments that need a refund.", required=True),
+    *_LIST_PARAMS,
 )
 _STREAM_PARAMS = (
     _param("header", "Last-Event-ID", _CURSOR, "Resume after this event id, nothing lost or repeated."),
@@ -139,6 +145,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/v1/sessions/{session_id}/stats/stream", "The session's stats as server-sent events",
               ("operator",), response=SessionStats, answer="sse", errors=("unknown_session", _BUSY),
               notes="`event: stats`, `data:` one SessionStats; sent first at once, then whenever it changes."),
+    Operation("GET", "/v1/sessions/{session_id}/orders", "A session's orders in one status, oldest first",
+              ("operator",), response=OrderPage, params=_STATUS_PARAMS, errors=("unknown_session", _BUSY),
+              notes="Orders that need a person: `?status=paid_after_release` lists payments that arrived after "
+                    "their reservation was released, to be refunded. `next` is the cursor of the next page "
+                    "(null on the last); an unknown `status`, a bad `after` or `limit` is 422 naming it."),
     Operation("POST", "/v1/sessions/{session_id}/products/{sku}/stock", "Add or remove stock", ("operator",),
               StockDelta, StockLeft, errors=("unknown_session", "unknown_sku"),
               notes="Taking stock left below zero is 422 `invalid_request` at `$.delta`."),
@@ -196,7 +207,8 @@ OPERATIONS: tuple[Operation, ...] = (
     # platform
     Operation("POST", "/v1/webhooks/platform", "A platform event, signed per Standard Webhooks 1.0", (),
               PlatformEvent, status=204, answer="empty", params=_WEBHOOK_HEADERS,
-              errors=("bad_signature", "amount_mismatch", "invalid_state", _BUSY),
+              errors=("bad_signature", "amount_mismatch", "invalid_state", "session_ended", "session_not_live",
+                      _BUSY),
               also=((200, RefundRequired, "`order.paid` for an order whose reservation was released (expired "
                                           "or cancelled): nothing was credited, the platform must refund it. "
                                           "A repeat of that payment answers the same."),),
@@ -251,7 +263,12 @@ Where the contract is silent, this engine does the following.
   `viewer.joined` for an ended session is acknowledged and ignored; a `webhook-id` still
   being applied is 409 `request_in_progress`; a failed event is not remembered, so the
   platform's retry applies it; `order.paid` for an order still being placed is 409
-  `invalid_state`, and a repeated payment changes nothing.
+  `invalid_state`, and a repeated payment changes nothing. `viewer.watched` and `viewer.shared`
+  for an ended session are 409 `session_ended`, for one not started yet 409
+  `session_not_live`: growth comes only from a live session. Watch minutes count at most
+  the session's length per member per session, and watching and sharing add at most
+  LIVEBENEFITS_DAILY_ACTIVITY_GROWTH_CAP (200) growth per member per day (the session's
+  day, in its own UTC offset).
 - **Everywhere**: an unknown path is 404 `not_found`, a wrong method 405 `method_not_allowed`,
   Redis out of reach 503 `redis_unavailable` (with `Retry-After`), an unexpected failure
   500 `internal_error`, all as problem+json.

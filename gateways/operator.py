@@ -6,11 +6,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import display_names, leaders, members, rules, sessions, stats
+from engine import display_names, leaders, members, order_status, rules, sessions, stats
 from engine.types import LadderSpec, LeaderSpec, MemberPatch, ProgramSpec, SessionSpec, StockDelta, StockLeft
 
 from .auth import require
 from .edge import body, json, path_id, store
+from .leaders import _cursor, _limit
+from .problems import invalid_request
 
 # A session definition lists every product and coupon; the other bodies here are small
 # (edge.JSON_LIMIT). The member import streams, a line at a time (engine/members.py).
@@ -97,6 +99,23 @@ async def session_stats(request: Request) -> Response:
     return json(await stats.session_stats(store(request), path_id(request, "session_id")))
 
 
+def _status(request: Request) -> str:
+    status = request.query_params.get("status")
+    if status is None or status not in order_status.ORDER_STATUSES:
+        raise invalid_request(f"`status` must be one of {', '.join(order_status.ORDER_STATUSES)} - at `$.query.status`")
+    return status
+
+
+async def session_orders(request: Request) -> Response:
+    """A session's orders in one status, oldest first: those that need a person (paid_after_release)."""
+    require(request, "operator")
+    session_id = path_id(request, "session_id")
+    status = _status(request)
+    after = request.query_params.get("after")
+    cursor = None if after is None else _cursor(after, "after", "$.query.after")
+    return json(await order_status.list_orders(store(request), session_id, status, cursor, _limit(request)))
+
+
 routes = [
     Route("/v1/tiers", put_tiers, methods=["PUT"]),
     Route("/v1/tiers", get_tiers, methods=["GET"]),
@@ -111,5 +130,6 @@ routes = [
     Route("/v1/sessions/{session_id}/start", start_session, methods=["POST"]),
     Route("/v1/sessions/{session_id}/end", end_session, methods=["POST"]),
     Route("/v1/sessions/{session_id}/stats", session_stats, methods=["GET"]),
+    Route("/v1/sessions/{session_id}/orders", session_orders, methods=["GET"]),
     Route("/v1/sessions/{session_id}/products/{sku}/stock", adjust_stock, methods=["POST"]),
 ]

@@ -58,7 +58,7 @@ async def reserve_order(run: Runner, k: SessionKeys, *, sku: str, member_id: str
                         leader_id: str, viewer: str, pending_grace_ms: int, pending: bool, generation: str,
                         idempotency_field: str, rate: int, burst: int) -> Reservation:
     raw = await run.call(
-        "reserve_order", [k.product(sku), k.roster, k.coupons, k.orders, k.expiry, k.meta],
+        "reserve_order", [k.product(sku), k.roster, k.coupons, k.orders, k.expiry, k.meta, k.by_status],
         [k.session_id, sku, member_id, tier, qty, coupon_id, points, now, order_id, fingerprint, tier_mult,
          points_per_yuan, point_value_fen, max_points_discount_milli, leader_id, viewer, pending_grace_ms,
          int(pending), generation, idempotency_field, rate, burst])
@@ -180,34 +180,37 @@ async def count_interaction(run: Runner, k: SessionKeys, *, viewer: str, member_
 
 # --- an order after it is placed -------------------------------------------------------
 
-async def confirm_order(run: Runner, tk: TagKeys | SessionKeys, product_key: str, *, order_id: str) -> Reply:
+async def confirm_order(run: Runner, k: SessionKeys, product_key: str, *, order_id: str) -> Reply:
     """Reply("ok", order_json) | Reply("err", "invalid_state")."""
-    return _reply(await run.call("confirm_order", [tk.orders, tk.expiry, product_key], [order_id]))
+    return _reply(await run.call("confirm_order", [k.orders, k.expiry, product_key, k.by_status], [order_id]))
 
 
 async def release_order(run: Runner, k: SessionKeys, *, sku: str, order_id: str, to: str, now: int,
                         caller: str) -> Reply:
     """Reply("ok", order_json) | Reply("err", "unknown_order" | "invalid_state")."""
     return _reply(await run.call(
-        "release_order", [k.orders, k.expiry, k.product(sku), k.roster, k.coupons, k.outbox, k.online, k.held],
+        "release_order", [k.orders, k.expiry, k.product(sku), k.roster, k.coupons, k.outbox, k.online, k.held,
+                          k.by_status],
         [order_id, to, now, caller]))
 
 
 async def pay_order(run: Runner, k: SessionKeys, *, sku: str, order_id: str, amount: int, now: int,
                     points: int, growth: int) -> Reply:
     """Reply("paid" | "paid_after_release" | "duplicate", order_json) | Reply("err", code)."""
-    return _reply(await run.call("pay_order", [k.orders, k.expiry, k.product(sku), k.stats, k.outbox, k.roster],
+    return _reply(await run.call("pay_order", [k.orders, k.expiry, k.product(sku), k.stats, k.outbox, k.roster,
+                                               k.by_status],
                                  [order_id, amount, now, points, growth]))
 
 
 async def refund_order(run: Runner, k: SessionKeys, *, sku: str, order_id: str, now: int) -> Reply:
     """Reply("refunded" | "duplicate", order_json) | Reply("err", code)."""
-    return _reply(await run.call("refund_order", [k.orders, k.product(sku), k.outbox, k.stats], [order_id, now]))
+    return _reply(await run.call("refund_order", [k.orders, k.product(sku), k.outbox, k.stats, k.by_status],
+                                 [order_id, now]))
 
 
-async def fulfil_order(run: Runner, tk: TagKeys | SessionKeys, *, order_id: str, now: int) -> Reply:
+async def fulfil_order(run: Runner, k: SessionKeys, *, order_id: str, now: int) -> Reply:
     """Reply("ok", order_json) | Reply("err", "unknown_order" | "invalid_state")."""
-    return _reply(await run.call("fulfil_order", [tk.orders], [order_id, now]))
+    return _reply(await run.call("fulfil_order", [k.orders, k.by_status], [order_id, now]))
 
 
 # --- a member --------------------------------------------------------------------------
@@ -259,10 +262,12 @@ async def debit_member(run: Runner, mk: MemberKeys, *, member_id: str, order_id:
 
 async def add_growth(run: Runner, mk: MemberKeys, *, member_id: str, webhook_id: str, now: int,
                      kind: Literal["watch", "share"], session_id: str, units: int, growth_per_unit: int,
-                     most_shares: int) -> Credit:
-    """Credit("ok" | "duplicate", before, after) | Credit("err")."""
+                     most_shares: int, most_minutes: int, day: int, daily_cap: int) -> Credit:
+    """Credit("ok" | "duplicate", before, after) | Credit("err"). ``most_minutes`` (the
+    session's length) and ``daily_cap`` (growth per member per ``day``) of 0 cap nothing."""
     raw = await run.call("add_growth", [mk.members, mk.events],
-                         [member_id, webhook_id, now, kind, session_id, units, growth_per_unit, most_shares])
+                         [member_id, webhook_id, now, kind, session_id, units, growth_per_unit, most_shares,
+                          most_minutes, day, daily_cap])
     return Credit("err") if raw[0] == "err" else Credit(raw[0], int(raw[1]), int(raw[2]))
 
 

@@ -2,6 +2,7 @@
 
 KEYS[1] orders   KEYS[2] expiry   KEYS[3] product   KEYS[4] stats   KEYS[5] outbox
 KEYS[6] roster (the funnel's payers: field "#p:<member>" once per member and session)
+KEYS[7] the session's orders by status (lua_scripts/_order_index.lua)
 ARGV[1] order_id   ARGV[2] amount paid (fen)   ARGV[3] now_ms
 ARGV[4] points the order earns   ARGV[5] growth the order earns
 A reserved order becomes "paid": its units move from reserved to sold, and outbox entry
@@ -14,9 +15,10 @@ An order already released (expired, cancelled) becomes "paid_after_release" and 
 no stock. Any later payment of the same order (of the right amount) changes nothing.
 Returns {"paid" | "paid_after_release" | "duplicate", order_json}
         {"err", "unknown_order" | "amount_mismatch" | "invalid_state"}
-Example: EVALSHA sha 6 <keys> 1a2b3c4d-x7 5980 1764590500000 179 59
+Example: EVALSHA sha 7 <keys> 1a2b3c4d-x7 5980 1764590500000 179 59
          -> {"paid", '{"status":"paid","points_earned":179,...}'}
 ]]
+--#include _order_index.lua
 local order_id = ARGV[1]
 local amount = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
@@ -54,6 +56,8 @@ if status == 'reserved' then
 else
   order.status = 'paid_after_release'
 end
+redis.call('ZREM', KEYS[7], order_index_entry(status, order))
+redis.call('ZADD', KEYS[7], 0, order_index_entry(order.status, order))
 local encoded = cjson.encode(order)
 redis.call('HSET', KEYS[1], order_id, encoded)
 return {order.status, encoded}

@@ -1,6 +1,7 @@
 --[[ refund_order: the platform says a paid order was refunded.
 
 KEYS[1] orders   KEYS[2] product   KEYS[3] outbox   KEYS[4] stats
+KEYS[5] the session's orders by status (lua_scripts/_order_index.lua)
 ARGV[1] order_id   ARGV[2] now_ms
 "paid" or "fulfilled" becomes "refunded" and outbox entry "debit|<id>" is written in the
 same step: finishing it takes back the earned points and growth, returns the points the
@@ -12,8 +13,9 @@ A refunded paid order is counted by its tier in stats: "refunded_orders" and
 paid_after_release order was never in GMV, so it is not counted.
 Outbox kinds are those named in engine/keys.py (OUTBOX_KINDS).
 Returns {"refunded" | "duplicate", order_json} | {"err", "unknown_order" | "invalid_state"}
-Example: EVALSHA sha 4 <keys> 1a2b3c4d-x7 1764590600000 -> {"refunded", '{...}'}
+Example: EVALSHA sha 5 <keys> 1a2b3c4d-x7 1764590600000 -> {"refunded", '{...}'}
 ]]
+--#include _order_index.lua
 local order_id = ARGV[1]
 local now = tonumber(ARGV[2])
 local raw = redis.call('HGET', KEYS[1], order_id)
@@ -29,6 +31,8 @@ if order.status ~= 'paid_after_release' then
   redis.call('HINCRBY', KEYS[4], order.tier .. '|refunded_orders', 1)
   redis.call('HINCRBY', KEYS[4], order.tier .. '|refunded_amount', order.amount_due)
 end
+redis.call('ZREM', KEYS[5], order_index_entry(order.status, order))
+redis.call('ZADD', KEYS[5], 0, order_index_entry('refunded', order))
 order.status = 'refunded'
 order.refunded_ms = now
 local encoded = cjson.encode(order)

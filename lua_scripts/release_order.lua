@@ -2,6 +2,7 @@
 
 KEYS[1] orders     KEYS[2] expiry   KEYS[3] product   KEYS[4] roster
 KEYS[5] coupons    KEYS[6] outbox   KEYS[7] online viewers   KEYS[8] held coupons
+KEYS[9] the session's orders by status (lua_scripts/_order_index.lua)
 ARGV[1] order_id   ARGV[2] to: "cancelled" | "expired" | "aborted"
 ARGV[3] now_ms     ARGV[4] member_id the caller acts for ("" = the engine itself)
 "cancelled" and "expired" need status "reserved"; "aborted" undoes a "pending"
@@ -14,10 +15,11 @@ written in the same step, and whoever finishes it (the caller, else the sweeper)
 calls release_points, which is itself idempotent.
 Outbox kinds are those named in engine/keys.py (OUTBOX_KINDS).
 Returns {"ok", order_json} or {"err", "unknown_order" | "invalid_state"}.
-Example: EVALSHA sha 8 <keys> 1a2b3c4d-x7 cancelled 1764590460000 m-001
+Example: EVALSHA sha 9 <keys> 1a2b3c4d-x7 cancelled 1764590460000 m-001
          -> {"ok", '{"status":"cancelled",...}'}
 ]]
 --#include _roster.lua
+--#include _order_index.lua
 local order_id, to = ARGV[1], ARGV[2]
 local now = tonumber(ARGV[3])
 local caller = ARGV[4]
@@ -49,6 +51,7 @@ redis.call('ZREM', KEYS[2], order_id)
 
 if to == 'aborted' then
   redis.call('HDEL', KEYS[1], order_id)
+  redis.call('ZREM', KEYS[9], order_index_entry('pending', order))
   local idem = redis.call('HGET', KEYS[4], order.idempotency_key)
   if idem and string.sub(idem, -(#order_id + 1)) == '|' .. order_id then
     redis.call('HDEL', KEYS[4], order.idempotency_key)
@@ -75,6 +78,8 @@ if order.points_used > 0 then
 end
 order.status = to
 order.released_ms = now
+redis.call('ZREM', KEYS[9], order_index_entry(from, order))
+redis.call('ZADD', KEYS[9], 0, order_index_entry(to, order))
 local encoded = cjson.encode(order)
 redis.call('HSET', KEYS[1], order_id, encoded)
 return {'ok', encoded}

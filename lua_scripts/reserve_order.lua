@@ -2,6 +2,7 @@
 
 KEYS[1] product   KEYS[2] roster   KEYS[3] coupons   KEYS[4] orders   KEYS[5] expiry
 KEYS[6] session meta (read only for a product defined before its clock was mirrored)
+KEYS[7] the session's orders by status (lua_scripts/_order_index.lua)
 ARGV[1] session_id   ARGV[2] sku        ARGV[3] member_id
 ARGV[4] tier ("" = the member's seat in the roster says)    ARGV[5] qty
 ARGV[6] coupon_id ("" = none)           ARGV[7] points      ARGV[8] now_ms
@@ -19,7 +20,8 @@ it entered the room: an order by a member who entered is this one script, nothin
 else. Without ARGV[4] and without a current seat the answer is {"unseated"} and
 nothing is written; the caller reads the member and calls again with ARGV[4], which
 (re)writes the seat. The session's clock fields are mirrored in each product hash, and
-the order and unit counters by tier live there too: the common path is six commands.
+the order and unit counters by tier live there too: the common path is seven commands
+(the seventh indexes the order by its status).
 The funnel's unique buyers by tier ("b:<tier>") are counted there as well, by the
 buyer's first order in the session (its seat's order count becomes 1): one more field
 in the HMGET and HSET the order already makes, no extra command.
@@ -34,13 +36,14 @@ Returns {"ok", order_json}         reserved, or pending as above
         {"unseated"}               no current seat and no tier given: nothing written
         {"err", code, tier}        refused; nothing was written but the viewer's budget
         {"err", "rate_limited", tier, ms until the next attempt may go}
-Example: EVALSHA sha 6 <keys> S1 MILK-1L m-001 "" 2 "" 0 1764590400000 1a2b3c4d-x7
+Example: EVALSHA sha 7 <keys> S1 MILK-1L m-001 "" 2 "" 0 1764590400000 1a2b3c4d-x7
          fp 0 1 1 500 "" phone:+8613800000001 30000 0 9f3c.0 i|77aa 5 20
          -> {"ok", '{"order_id":"1a2b3c4d-x7","status":"reserved","amount_due":7180,...}'}
 ]]
 --#include _session_state.lua
 --#include _roster.lua
 --#include _rate_limit.lua
+--#include _order_index.lua
 local session_id, sku, member_id, tier = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local qty = tonumber(ARGV[5])
 local coupon_id = ARGV[6]
@@ -189,4 +192,5 @@ local encoded = table.concat({
   ',"idempotency_key":"', idem_field, '"}'})
 redis.call('HSET', KEYS[4], order_id, encoded)
 redis.call('ZADD', KEYS[5], expires, order_id)
+redis.call('ZADD', KEYS[7], 0, order_index_entry(status, {created_ms = now, order_id = order_id}))
 return {'ok', encoded}

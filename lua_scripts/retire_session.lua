@@ -2,12 +2,14 @@
 state goes, so Redis does not grow with every session ever held.
 
 KEYS[1] orders   KEYS[2] expiry   KEYS[3..] the session's own keys (meta, roster,
-         templates, held coupons, coupons, stats, online, events, products)
+         templates, held coupons, coupons, stats, online, events, orders by status,
+         heat, heat index, the host feed, VIP arrivals, questions and their three
+         state indexes, products: engine/keys.py SessionKeys.own)
 ARGV[1] session_id   ARGV[2..] ids of orders placed in it (from its roster)
 Only orders of this session that are settled (not reserved or pending) are forgotten;
 an order still open is kept with the keys it needs, and the caller tries again later.
 Returns {"ok", orders forgotten} or {"open", order_id} (nothing written).
-Example: EVALSHA sha 11 <keys> S1 1a2b3c4d-x7 -> {"ok", 1}
+Example: EVALSHA sha 14 <keys> S1 1a2b3c4d-x7 -> {"ok", 1}
 ]]
 for i = 2, #ARGV do
   local raw = redis.call('HGET', KEYS[1], ARGV[i])

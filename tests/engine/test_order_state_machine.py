@@ -449,6 +449,9 @@ class OrderMachine(RuleBasedStateMachine):
         stored = {oid: orders.decode_order(raw) for oid, raw in (await client.hgetall(k.orders)).items()}
         # Orders: exactly the model's, with the model's status (no pending or aborted leftovers).
         assert {oid: o.status for oid, o in stored.items()} == {o.order_id: o.status for o in self.orders}
+        # The orders by status (operators' lists): each order once, under its status, at its time.
+        indexed = await client.zrange(k.by_status, 0, -1)
+        assert sorted(indexed) == sorted(f"{o.status}|{o.created_ms:013d}|{oid}" for oid, o in stored.items())
         reserved = [o for o in stored.values() if o.status == "reserved"]
         holding = [stored[o.order_id] for o in self.orders if o.holding]
         sold = {o.order_id for o in self.orders if o.sold}

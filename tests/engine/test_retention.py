@@ -56,6 +56,7 @@ async def test_an_ended_session_is_kept_until_its_retention_runs_out(api: Api, s
     ends = now_ms() + 3_600_000  # the session's clock end (an hour on), not the override
     assert await retention.retire_due(store, ends + DAY_MS - 1000) == []
     assert await redis.exists(k.roster) and await redis.hexists(k.orders, order["order_id"])
+    assert await redis.exists(k.by_status)  # the orders by status go with the session (in ``own``)
 
     member_before = await api.member("m-gold")
     assert await retention.retire_due(store, ends + DAY_MS + 1000) == ["S1"]

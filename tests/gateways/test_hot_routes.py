@@ -193,11 +193,18 @@ async def test_near_misses_are_starlettes(pair: Pair, path: str) -> None:
 
 
 @pytest.mark.parametrize("method, tail", [("GET", "enter"), ("PUT", "enter"), ("POST", "products"),
-                                          ("DELETE", "products"), ("GET", "orders"), ("PATCH", "orders")])
+                                          ("DELETE", "products"), ("PUT", "orders"), ("PATCH", "orders")])
 async def test_wrong_method_is_starlettes_405(pair: Pair, method: str, tail: str) -> None:
     r = await pair.send(method, f"/v1/sessions/S1/{tail}", headers=pair.viewer())
     assert r.status_code == 405, r.text
     assert pair.both.reached_starlette == [(method, f"/v1/sessions/S1/{tail}")]
+
+
+async def test_get_of_orders_is_the_operators_list_in_starlette(pair: Pair) -> None:
+    """GET on the orders path is the operators' list by status (not a hot route): a viewer is refused."""
+    r = await pair.send("GET", "/v1/sessions/S1/orders?status=paid", headers=pair.viewer())
+    assert r.status_code == 403 and r.json()["code"] == "forbidden", r.text
+    assert pair.both.reached_starlette == [("GET", "/v1/sessions/S1/orders")]
 
 
 async def test_head_of_products_is_starlettes(pair: Pair) -> None:

@@ -152,22 +152,25 @@ async def test_enter_ended_session(api: Api, redis: Any, ended_by: str, sub: str
     await refused(redis, lambda: api.enter(sub, leader_ref="L-02"), 409, "session_ended")
 
 
-FLASH = product("MILK-FLASH", base_price=990, stock=100, per_member_limit=1, opens_at=at(300),
-                closes_at=at(900), early_access={"black_diamond": 600, "gold": 60})
+def flash() -> dict[str, Any]:
+    """Opens in 5 minutes (diamond 10 minutes early, gold 1): from now, per test, not from
+    when the module was collected (a long suite would have opened it meanwhile)."""
+    return product("MILK-FLASH", base_price=990, stock=100, per_member_limit=1, opens_at=at(300),
+                   closes_at=at(900), early_access={"black_diamond": 600, "gold": 60})
 
 
 @pytest.mark.parametrize("sub", [GOLD_SUB, REGULAR_SUB, GUEST_SUB])
 async def test_flash_sale_not_open_yet(api: Api, redis: Any, sub: str) -> None:
-    await api.setup(members=MEMBERS, session=with_products(FLASH))
+    await api.setup(members=MEMBERS, session=with_products(flash()))
     await api.enter(sub)
     await refused(redis, lambda: api.order(sub, "k1", sku="MILK-FLASH", qty=1), 409, "not_open_yet")
 
 
 async def test_early_access_covering_now_may_buy(api: Api, redis: Any) -> None:
-    await api.setup(members=MEMBERS, session=with_products(FLASH))
+    await api.setup(members=MEMBERS, session=with_products(flash()))
     r = await api.enter(DIAMOND_SUB)
-    flash = next(p for p in r.json()["products"] if p["sku"] == "MILK-FLASH")
-    assert flash["opens_at"] < at(0), flash  # the diamond tier's own opening is already past
+    shown = next(p for p in r.json()["products"] if p["sku"] == "MILK-FLASH")
+    assert shown["opens_at"] < at(0), shown  # the diamond tier's own opening is already past
     r = await api.order(DIAMOND_SUB, "k1", sku="MILK-FLASH", qty=1)
     assert r.status_code == 201, r.text
     assert await api.stock("MILK-FLASH") == 99

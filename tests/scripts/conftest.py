@@ -235,7 +235,7 @@ def reserve_call(sk: keys.SessionKeys, *, sku: str = "MILK", member: str = "m-go
     viewer = member if viewer is None else viewer
     if tier_mult is None:
         tier_mult = TIER_MULT.get(tier, 1000) if tier else 0
-    order_keys = [sk.product(sku), sk.roster, sk.coupons, sk.orders, sk.expiry, sk.meta]
+    order_keys = [sk.product(sku), sk.roster, sk.coupons, sk.orders, sk.expiry, sk.meta, sk.by_status]
     args = [sk.session_id, sku, member, tier, qty, coupon, points, now, f"{sk.tag}-{order_id}", fingerprint,
             tier_mult, points_per_yuan, point_value, max_ratio, leader, viewer, grace, int(pending),
             generation, keys.idempotency_field(viewer, idem_key), rate, burst]
@@ -247,9 +247,14 @@ async def reserve(scripts: Scripts, sk: keys.SessionKeys, **kw: Any) -> Any:
     return await scripts.call("reserve_order", order_keys, args)
 
 
+def by_status(status: str, order_id: str, created_ms: int = T0) -> list[tuple[str, float]]:
+    """The session's orders-by-status index holding one order (lua_scripts/_order_index.lua)."""
+    return [(f"{status}|{created_ms:013d}|{order_id}", 0.0)]
+
+
 def release_keys(sk: keys.SessionKeys, sku: str) -> list[str]:
     """KEYS of release_order as engine/orders.py builds them."""
-    return [sk.orders, sk.expiry, sk.product(sku), sk.roster, sk.coupons, sk.outbox, sk.online, sk.held]
+    return [sk.orders, sk.expiry, sk.product(sku), sk.roster, sk.coupons, sk.outbox, sk.online, sk.held, sk.by_status]
 
 
 def assert_fresh_rows(gold: list[list[int]], regular: list[list[int]], guest: list[list[int]]) -> None:

@@ -14,12 +14,19 @@ def _keys(member_id: str = "m-001") -> list[str]:
     return [mk.members, mk.events]
 
 
-async def watch(scripts: Scripts, event: str, minutes: int, now: int = T0, member: str = "m-001") -> list:
-    return await scripts.call("add_growth", _keys(member), [member, event, now, "watch", "S1", minutes, 10, 0])
+DAY = 20423  # T0's day since the epoch
 
 
-async def share(scripts: Scripts, event: str, now: int = T0, cap: int = 2) -> list:
-    return await scripts.call("add_growth", _keys(), ["m-001", event, now, "share", "S1", 1, 5, cap])
+async def watch(scripts: Scripts, event: str, minutes: int, now: int = T0, member: str = "m-001",
+                session: str = "S1", length: int = 0, day: int = DAY, daily_cap: int = 0) -> list:
+    return await scripts.call("add_growth", _keys(member),
+                              [member, event, now, "watch", session, minutes, 10, 0, length, day, daily_cap])
+
+
+async def share(scripts: Scripts, event: str, now: int = T0, cap: int = 2, session: str = "S1",
+                day: int = DAY, daily_cap: int = 0) -> list:
+    return await scripts.call("add_growth", _keys(),
+                              ["m-001", event, now, "share", session, 1, 5, cap, 0, day, daily_cap])
 
 
 async def test_watch_minutes_add_growth_per_full_30(redis, scripts: Scripts) -> None:
@@ -63,3 +70,40 @@ async def test_unknown_member_changes_nothing(redis, scripts: Scripts) -> None:
     before = await snapshot(redis)
     assert await watch(scripts, "e1", 30, member="m-404") == ["err", "unknown_member"]
     assert await snapshot(redis) == before
+
+
+# --- caps ---------------------------------------------------------------------------------
+
+async def test_watch_minutes_stop_at_the_sessions_length(redis, scripts: Scripts) -> None:
+    mk = await add_member(redis, "m-001", growth=0)
+    # Two days of minutes in a 3-hour session count 180 minutes: 6 half hours, not 96.
+    assert await watch(scripts, "e1", 1440, length=180) == ["ok", 0, 60]
+    before = await snapshot(redis)
+    assert await watch(scripts, "e2", 1440, now=T0 + 1, length=180) == ["ok", 60, 60]
+    assert await redis.hget(mk.members, "m-001|w:S1") == "180"
+    assert changes(before, await snapshot(redis)) == {mk.events: [("e1", float(T0)), ("e2", float(T0 + 1))]}
+
+
+async def test_the_daily_cap_adds_what_is_left_of_it_then_nothing(redis, scripts: Scripts) -> None:
+    mk = await add_member(redis, "m-001", growth=0)
+    assert await watch(scripts, "e1", 60, daily_cap=25) == ["ok", 0, 20]
+    assert await watch(scripts, "e2", 60, now=T0 + 1, session="S2", daily_cap=25) == ["ok", 20, 25]
+    assert await share(scripts, "s1", now=T0 + 2, daily_cap=25) == ["ok", 25, 25]
+    # The minutes and the share still count in their sessions: only growth is capped.
+    assert await redis.hmget(mk.members, "m-001|w:S2", "m-001|s:S1", "m-001|d") == ["60", "1", f"{DAY}|25"]
+
+
+async def test_the_daily_cap_starts_again_the_next_day_in_one_field(redis, scripts: Scripts) -> None:
+    mk = await add_member(redis, "m-001", growth=0)
+    assert await share(scripts, "s1", daily_cap=5) == ["ok", 0, 5]
+    assert await share(scripts, "s2", now=T0 + 1, daily_cap=5) == ["ok", 5, 5]
+    assert await share(scripts, "s3", now=T0 + 2, day=DAY + 1, session="S2", daily_cap=5) == ["ok", 5, 10]
+    fields = await redis.hgetall(mk.members)
+    assert fields["m-001|d"] == f"{DAY + 1}|5"
+    assert [f for f in fields if f.startswith("m-001|d")] == ["m-001|d"]
+
+
+async def test_a_watch_that_adds_no_growth_writes_no_daily_field(redis, scripts: Scripts) -> None:
+    mk = await add_member(redis, "m-001", growth=0)
+    assert await watch(scripts, "e1", 20, daily_cap=25) == ["ok", 0, 0]
+    assert await redis.hget(mk.members, "m-001|d") is None

@@ -9,7 +9,7 @@ import pytest
 from engine.scripts import Scripts
 from engine.sessions import SessionDef
 from engine.store import Store
-from tests.scripts.conftest import MINUTE, T0, changes, define, readable, release_keys, reserve, snapshot
+from tests.scripts.conftest import MINUTE, T0, by_status, changes, define, readable, release_keys, reserve, snapshot
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ async def pending(scripts: Scripts, store: Store) -> SessionDef:
 
 def _call(parsed: SessionDef, order_id: str | None = None) -> tuple[list[str], list[str]]:
     k = parsed.keys
-    return [k.orders, k.expiry, k.product("MILK")], [order_id or f"{k.tag}-o1"]
+    return [k.orders, k.expiry, k.product("MILK"), k.by_status], [order_id or f"{k.tag}-o1"]
 
 
 async def test_confirms_and_counts(redis, scripts: Scripts, pending: SessionDef) -> None:
@@ -41,6 +41,8 @@ async def test_confirms_and_counts(redis, scripts: Scripts, pending: SessionDef)
         # Counted now, on the product, by the tier it was reserved at; the member's first
         # order here, so one unique buyer too.
         k.product("MILK"): {**readable(before, k.product("MILK")), "o:gold": "1", "u:gold": "2", "b:gold": "1"},
+        # Listed under its new status.
+        k.by_status: by_status("reserved", order_id),
     }
 
 
@@ -82,6 +84,7 @@ async def test_a_members_later_order_is_no_new_buyer(redis, scripts: Scripts, pe
     second = await reserve(scripts, k, sku="RARE", qty=1, points=10, pending=True, order_id="o2",
                            idem_key="k2", fingerprint="fp2")
     assert json.loads(second[1])["nth"] == 2
-    assert (await scripts.call("confirm_order", [k.orders, k.expiry, k.product("RARE")], [f"{k.tag}-o2"]))[0] == "ok"
+    assert (await scripts.call("confirm_order", [k.orders, k.expiry, k.product("RARE"), k.by_status],
+                               [f"{k.tag}-o2"]))[0] == "ok"
     assert await redis.hmget(k.product("MILK"), "o:gold", "b:gold") == ["1", "1"]
     assert await redis.hmget(k.product("RARE"), "o:gold", "b:gold") == ["1", None]

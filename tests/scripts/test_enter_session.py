@@ -89,7 +89,8 @@ async def test_entry_reports_bought_counts(redis, scripts: Scripts, store: Store
     # m-2 (regular) buys the one RARE and pays for it: reserved, then sold.
     order = json.loads((await reserve(scripts, k, sku="RARE", member="m-2", tier="regular", order_id="o2",
                                       idem_key="k2"))[1])
-    assert (await scripts.call("pay_order", [k.orders, k.expiry, k.product("RARE"), k.stats, k.outbox, k.roster],
+    assert (await scripts.call("pay_order", [k.orders, k.expiry, k.product("RARE"), k.stats, k.outbox, k.roster,
+                                             k.by_status],
                                [order["order_id"], order["amount_due"], T0, 0, 0]))[0] == "paid"
     counts = {"stock": {"MILK": 8, "RARE": 0}, "reserved": {"MILK": 2}, "sold": {"RARE": 1}}
 

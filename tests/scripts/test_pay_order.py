@@ -11,7 +11,7 @@ from engine.scripts import Scripts
 from engine.sessions import SessionDef
 from engine.store import Store
 from tests.scripts.conftest import (
-    MINUTE, T0, changes, define, enter, readable, release_keys, reserve, snapshot,
+    MINUTE, T0, by_status, changes, define, enter, readable, release_keys, reserve, snapshot,
 )
 
 PAID = T0 + 2 * MINUTE
@@ -30,7 +30,8 @@ def oid(parsed: SessionDef, name: str = "o1") -> str:
 
 async def pay(scripts: Scripts, parsed: SessionDef, amount: int, name: str = "o1", now: int = PAID) -> Any:
     k = parsed.keys
-    return await scripts.call("pay_order", [k.orders, k.expiry, k.product("MILK"), k.stats, k.outbox, k.roster],
+    return await scripts.call("pay_order", [k.orders, k.expiry, k.product("MILK"), k.stats, k.outbox, k.roster,
+                                            k.by_status],
                               [oid(parsed, name), amount, now, 179, 59])
 
 
@@ -54,6 +55,7 @@ async def test_pays_a_reserved_order(redis, scripts: Scripts, live: SessionDef) 
         k.outbox: [(f"credit|{oid(live)}", float(PAID))],
         # The member's first paid order here: a payer, once.
         k.roster: {**readable(before, k.roster), "#p:m-gold": "gold"},
+        k.by_status: by_status("paid", oid(live)),
     }
 
 
@@ -82,7 +84,8 @@ async def test_payment_after_release_takes_no_stock(redis, scripts: Scripts, liv
     result = await pay(scripts, live, 3590, now=T0 + 21 * MINUTE)
     order = {**readable(before, k.orders)[oid(live)], "status": "paid_after_release", "paid_ms": T0 + 21 * MINUTE}
     assert (result[0], json.loads(result[1])) == ("paid_after_release", order)
-    assert changes(before, await snapshot(redis)) == {k.orders: {oid(live): order}}
+    assert changes(before, await snapshot(redis)) == {k.orders: {oid(live): order},
+                                                       k.by_status: by_status("paid_after_release", oid(live))}
     assert (await pay(scripts, live, 3590))[0] == "duplicate"
 
 

@@ -51,7 +51,8 @@ async def test_a_replay_counts_and_waiting_for_a_running_first_try_does_not(redi
     for _ in range(5):
         assert (await reserve(scripts, parsed.keys, sku="MILK", points=10, pending=True, rate=1, burst=2))[0] == \
             "in_progress"
-    assert (await scripts.call("confirm_order", [parsed.keys.orders, parsed.keys.expiry, parsed.keys.product("MILK")],
+    assert (await scripts.call("confirm_order", [parsed.keys.orders, parsed.keys.expiry, parsed.keys.product("MILK"),
+                                                parsed.keys.by_status],
                                [f"{parsed.keys.tag}-o1"]))[0] == "ok"
     assert (await reserve(scripts, parsed.keys, sku="MILK", points=10, pending=True, rate=1, burst=2))[0] == "replay"
     assert (await reserve(scripts, parsed.keys, sku="MILK", points=10, pending=True, rate=1, burst=2))[1] == \

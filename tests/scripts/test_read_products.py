@@ -37,7 +37,8 @@ async def test_rows_per_product_and_member(redis, scripts: Scripts, store: Store
     # m-3 (gold) buys a CHEESE and pays for it: sold.
     order = json.loads((await reserve(scripts, k, sku="CHEESE", member="m-3", order_id="o3",
                                       idem_key="k3"))[1])
-    assert (await scripts.call("pay_order", [k.orders, k.expiry, k.product("CHEESE"), k.stats, k.outbox, k.roster],
+    assert (await scripts.call("pay_order", [k.orders, k.expiry, k.product("CHEESE"), k.stats, k.outbox, k.roster,
+                                             k.by_status],
                                [order["order_id"], order["amount_due"], T0, 0, 0]))[0] == "paid"
     counts = {"stock": {"MILK": 8, "CHEESE": 4}, "reserved": {"MILK": 2}, "sold": {"CHEESE": 1}}
     before = await snapshot(redis)

@@ -10,7 +10,7 @@ import pytest
 from engine.scripts import Scripts
 from engine.sessions import SessionDef
 from engine.store import Store
-from tests.scripts.conftest import MINUTE, T0, changes, define, readable, release_keys, reserve, snapshot
+from tests.scripts.conftest import MINUTE, T0, by_status, changes, define, readable, release_keys, reserve, snapshot
 
 REFUNDED = T0 + 5 * MINUTE
 
@@ -26,13 +26,14 @@ def oid(parsed: SessionDef) -> str:
 
 async def pay(scripts: Scripts, parsed: SessionDef) -> Any:
     k = parsed.keys
-    return await scripts.call("pay_order", [k.orders, k.expiry, k.product("MILK"), k.stats, k.outbox, k.roster],
+    return await scripts.call("pay_order", [k.orders, k.expiry, k.product("MILK"), k.stats, k.outbox, k.roster,
+                                            k.by_status],
                               [oid(parsed), 3590, T0 + MINUTE, 1, 1])
 
 
 async def refund(scripts: Scripts, parsed: SessionDef, name: str | None = None) -> Any:
     k = parsed.keys
-    return await scripts.call("refund_order", [k.orders, k.product("MILK"), k.outbox, k.stats],
+    return await scripts.call("refund_order", [k.orders, k.product("MILK"), k.outbox, k.stats, k.by_status],
                               [name or oid(parsed), REFUNDED])
 
 
@@ -50,6 +51,7 @@ async def test_refunds_a_paid_order_once(redis, scripts: Scripts, live: SessionD
         k.outbox: [*readable(before, k.outbox), (f"debit|{oid(live)}", float(REFUNDED))],
         # Counted by the tier it was reserved at: GMV net of refunds is gmv - refunded_amount.
         k.stats: {**readable(before, k.stats), "gold|refunded_orders": "1", "gold|refunded_amount": "3590"},
+        k.by_status: by_status("refunded", oid(live)),
     }
     before = await snapshot(redis)
     assert await refund(scripts, live) == ["duplicate", result[1]]
@@ -59,7 +61,7 @@ async def test_refunds_a_paid_order_once(redis, scripts: Scripts, live: SessionD
 async def test_refunds_a_fulfilled_order(redis, scripts: Scripts, live: SessionDef) -> None:
     assert (await reserve(scripts, live.keys, sku="MILK"))[0] == "ok"
     await pay(scripts, live)
-    assert (await scripts.call("fulfil_order", [live.keys.orders], [oid(live), T0 + 2 * MINUTE]))[0] == "ok"
+    assert (await scripts.call("fulfil_order", [live.keys.orders, live.keys.by_status], [oid(live), T0 + 2 * MINUTE]))[0] == "ok"
     assert (await refund(scripts, live))[0] == "refunded"
 
 
@@ -71,7 +73,7 @@ async def test_refund_after_release_undoes_nothing_else(redis, scripts: Scripts,
     before = await snapshot(redis)
     result = await refund(scripts, live)
     assert result[0] == "refunded"
-    assert list(changes(before, await snapshot(redis))) == [k.orders]
+    assert sorted(changes(before, await snapshot(redis))) == sorted([k.orders, k.by_status])
 
 
 async def test_refusal_writes_nothing(redis, scripts: Scripts, live: SessionDef) -> None:

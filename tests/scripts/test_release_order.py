@@ -11,7 +11,7 @@ from engine.scripts import Scripts
 from engine.sessions import SessionDef
 from engine.store import Store
 from tests.scripts.conftest import (
-    MINUTE, OLD_GEN, T0, changes, contents, define, enter, idem, readable, release_keys, reserve, reserve_call,
+    MINUTE, OLD_GEN, T0, by_status, changes, contents, define, enter, idem, readable, release_keys, reserve, reserve_call,
     seat, snapshot,
 )
 
@@ -61,6 +61,7 @@ async def test_cancel_gives_everything_back(redis, scripts: Scripts, live: Sessi
         k.expiry: None,
         k.outbox: [(f"release_points|{oid(live)}", float(T0 + MINUTE))],
         k.orders: {oid(live): order},
+        k.by_status: by_status("cancelled", oid(live)),
     }
     assert roster == {"m-gold": seat("gold", orders=1), "m-gold|o|1": oid(live), idem(): f"fp1|{oid(live)}",
                       "#n:m-gold": "gold"}

@@ -14,7 +14,7 @@ from engine.scripts import Scripts
 from engine.sessions import SessionDef
 from engine.store import Store
 from tests.scripts.conftest import (
-    GEN, MINUTE, OLD_GEN, T0, changes, define, enter, idem, readable, release_keys, reserve, reserve_call, seat,
+    GEN, MINUTE, OLD_GEN, T0, by_status, changes, define, enter, idem, readable, release_keys, reserve, reserve_call, seat,
     session_spec, snapshot,
 )
 
@@ -71,6 +71,7 @@ async def test_reserves_with_coupon_and_points(redis, scripts: Scripts, live: Se
                                    "order_id": oid(live)}},
         k.orders: {oid(live): order},
         k.expiry: [(oid(live), float(T0 + 15 * MINUTE))],
+        k.by_status: by_status("reserved", oid(live)),
     }
 
 
@@ -112,6 +113,7 @@ async def test_seated_member_orders_at_its_seat(redis, scripts: Scripts, live: S
                    "m-gold|MILK": "2", "m-gold|o|3": oid(live), idem(): f"fp1|{oid(live)}"},
         k.orders: {oid(live): order},
         k.expiry: [(oid(live), float(T0 + 15 * MINUTE))],
+        k.by_status: by_status("reserved", oid(live)),
     }
 
 
@@ -221,6 +223,7 @@ async def test_pending_order_waits_uncounted(redis, scripts: Scripts, live: Sess
                    "m-gold|o|1": oid(live), idem(): f"fp1|{oid(live)}"},
         k.orders: {oid(live): order},
         k.expiry: [(oid(live), float(T0 + 30_000))],
+        k.by_status: by_status("pending", oid(live)),
     }
 
 
