@@ -31,6 +31,12 @@ async def get(store: Store, leader_id: str) -> Leader | None:
     return msgspec.json.decode(raw, type=Leader) if raw else None
 
 
+async def all_leaders(store: Store) -> list[Leader]:
+    """Every leader an operator defined, by id."""
+    found = await store.client.hgetall(keys.LEADERS)
+    return [msgspec.json.decode(found[leader_id], type=Leader) for leader_id in sorted(found)]
+
+
 async def commission_milli(store: Store, leader_id: str) -> int:
     """The leader's commission rate in thousandths (0 for ``unassigned`` or an unknown id)."""
     async def load() -> int:

@@ -22,7 +22,7 @@ from .errors import DomainError, Field, InvalidInput
 from .ladder import GUEST
 from .validation import invalid, thousandths
 from .store import Store
-from .types import ProductSpec, ProductState, SessionSpec, SessionView, StockDelta, encode
+from .types import ProductSpec, ProductState, SessionSpec, SessionSummary, SessionView, StockDelta, encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +253,21 @@ async def view(store: Store, session_id: str) -> SessionView:
                        ends_at=spec.ends_at, points_multiplier=spec.points_multiplier,
                        reservation_minutes=spec.reservation_minutes, products=products, coupons=spec.coupons,
                        vip_min_tier=spec.vip_min_tier)
+
+
+async def summaries(store: Store) -> list[SessionSummary]:
+    """Every session still kept (defined, not yet retired), soonest start first."""
+    now = now_ms()
+    found = []
+    for session_id in sorted(await store.client.smembers(keys.SESSIONS)):
+        parsed = await load_def(store, session_id)
+        if parsed is None:
+            continue  # retired meanwhile
+        spec = parsed.spec
+        found.append(SessionSummary(session_id=session_id, title=spec.title, state=state_at(parsed, now),
+                                    starts_at=spec.starts_at, ends_at=spec.ends_at))
+    found.sort(key=lambda summary: (summary.starts_at, summary.session_id))
+    return found
 
 
 async def set_state(store: Store, session_id: str, state: str) -> SessionView:

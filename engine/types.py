@@ -274,6 +274,23 @@ class SessionView(msgspec.Struct, kw_only=True):
     vip_min_tier: str | None = None
 
 
+class SessionSummary(msgspec.Struct, kw_only=True):
+    """A session as the operators' list shows it."""
+    session_id: str
+    title: str
+    state: Literal["scheduled", "live", "ended"]
+    starts_at: datetime
+    ends_at: datetime
+
+
+class SessionList(msgspec.Struct):
+    sessions: list[SessionSummary]
+
+
+class LeaderList(msgspec.Struct):
+    leaders: list[Leader]
+
+
 class RefundRequired(msgspec.Struct, kw_only=True):
     """The answer to an ``order.paid`` whose reservation was released: the platform must refund."""
     order_id: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -20,9 +21,11 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from . import secrets_env
+from engine.identity import InvalidIdentity, normalise
 from engine.redis_server import EmbeddedRedis
 from engine.settings import token_max_ttl_s
 from engine.tokens import ROLES, mint
+from engine.types import ID_PATTERN
 
 if TYPE_CHECKING:
     from gateways.server import ServerLimits
@@ -106,8 +109,25 @@ def _token(args: argparse.Namespace) -> int:
     if args.ttl > max_ttl:
         _say(f"--ttl must be at most {max_ttl:g} s (LIVEBENEFITS_TOKEN_MAX_TTL): the engine refuses longer-lived tokens")
         return 2
+    refused = _refused_subject(args.role, args.sub)
+    if refused:
+        _say(f"--sub {args.sub!r}: {refused}; the engine would refuse this token")
+        return 2
     print(mint(secret, args.role, args.sub, args.ttl))
     return 0
+
+
+def _refused_subject(role: str, sub: str) -> str:
+    """Why the engine would refuse a token of ``role`` for ``sub``; "" if it would not."""
+    if role == "viewer":
+        try:
+            normalise(sub)
+        except InvalidIdentity as exc:
+            return str(exc)
+        return ""
+    if role == "leader" and not re.fullmatch(ID_PATTERN, sub):
+        return "a leader id is 1-64 characters of letters, digits and . _ : -"
+    return "" if sub.strip() else "the subject is empty"
 
 
 def _secret(name: str, data_dir: str) -> str:

@@ -1,4 +1,5 @@
-"""Leader API: routed orders (list and live stream) and fulfilment."""
+"""Leader API: a leader as the operator wrote it, the list of leaders, routed orders (list
+and live stream) and fulfilment."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import leader_orders
+from engine import leader_orders, leaders
 from engine.errors import DomainError
+from engine.types import LeaderList
 
 from .auth import require
 from .edge import json, path_id, store
@@ -46,6 +48,20 @@ def _after(request: Request) -> leader_orders.Cursor | None:
     return None if after is None else _cursor(after, "after", "$.query.after")
 
 
+async def get_leader(request: Request) -> Response:
+    """What the operator wrote for a leader (the leader itself may read its own)."""
+    leader_id = _leader_id(request)
+    found = await leaders.get(store(request), leader_id)
+    if found is None:
+        raise DomainError("unknown_leader", f"no leader {leader_id!r}")
+    return json(found)
+
+
+async def list_leaders(request: Request) -> Response:
+    require(request, "operator")
+    return json(LeaderList(leaders=await leaders.all_leaders(store(request))))
+
+
 async def list_orders(request: Request) -> Response:
     leader_id = _leader_id(request)
     return json(await leader_orders.list_orders(store(request), leader_id, _after(request), _limit(request)))
@@ -68,6 +84,8 @@ async def fulfil(request: Request) -> Response:
 
 
 routes = [
+    Route("/v1/leaders", list_leaders, methods=["GET"]),
+    Route("/v1/leaders/{leader_id}", get_leader, methods=["GET"]),
     Route("/v1/leaders/{leader_id}/orders", list_orders, methods=["GET"]),
     Route("/v1/leaders/{leader_id}/orders/stream", stream_orders, methods=["GET"]),
     Route("/v1/leaders/{leader_id}/orders/{order_id}/fulfil", fulfil, methods=["POST"]),

@@ -22,7 +22,7 @@ from engine.order_status import ORDER_STATUSES, OrderPage
 from engine.payments import LeaderOrder
 from engine.platform_events import PlatformEvent
 from engine.stats import SessionStats
-from engine.types import (RefundRequired, EnterRequest, Entry, Id, ImportReport, LadderSpec, Leader, LeaderSpec, Me, Member,
+from engine.types import (LeaderList, RefundRequired, SessionList, EnterRequest, Entry, Id, ImportReport, LadderSpec, Leader, LeaderSpec, Me, Member,
                           MemberLine, Order, OrderList, OrderRequest, ProductList, ProgramSpec, SessionSpec,
                           SessionView, StockDelta, StockLeft)
 from engine.types import MemberPatch, Question, QuestionList, QuestionRequest, VipRoll
@@ -127,6 +127,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/v1/settings", "Read the program rules", ("operator",), response=ProgramSpec),
     Operation("PUT", "/v1/leaders/{leader_id}", "Create or replace a community leader", ("operator",),
               LeaderSpec, Leader, notes="`unassigned` is not a leader id (422)."),
+    Operation("GET", "/v1/leaders", "Every leader, by id", ("operator",), response=LeaderList),
     Operation("POST", "/v1/members/import", "Upsert members from NDJSON, one MemberLine a line", ("operator",),
               MemberLine, ImportReport, body="ndjson",
               notes="Bad lines are reported in `rejected` with their 1-based line number; the rest apply."),
@@ -134,6 +135,8 @@ OPERATIONS: tuple[Operation, ...] = (
               errors=("unknown_member",)),
     Operation("PUT", "/v1/sessions/{session_id}", "Create or replace a live session", ("operator",),
               SessionSpec, SessionView, errors=(_BUSY,)),
+    Operation("GET", "/v1/sessions", "Every session kept (not yet retired), soonest start first", ("operator",),
+              response=SessionList),
     Operation("GET", "/v1/sessions/{session_id}", "Read a session with its state and stock", ("operator",),
               response=SessionView, errors=("unknown_session", _BUSY)),
     Operation("POST", "/v1/sessions/{session_id}/start", "Force a session live", ("operator",),
@@ -169,6 +172,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/v1/me", "The viewer's tier, growth, points and coupons", ("viewer",), response=Me),
     Operation("GET", "/v1/me/orders", "The viewer's orders, newest first", ("viewer",), response=OrderList),
     # leaders
+    Operation("GET", "/v1/leaders/{leader_id}", "A leader as the operator wrote it", _LEADER, response=Leader,
+              errors=("unknown_leader",)),
     Operation("GET", "/v1/leaders/{leader_id}/orders", "Orders routed to a leader, oldest first", _LEADER,
               response=LeaderOrders, params=_LIST_PARAMS),
     Operation("GET", "/v1/leaders/{leader_id}/orders/stream", "Routed and refunded orders as server-sent events",

@@ -7,7 +7,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engine import display_names, leaders, members, order_status, rules, sessions, stats
-from engine.types import LadderSpec, LeaderSpec, MemberPatch, ProgramSpec, SessionSpec, StockDelta, StockLeft
+from engine.types import (LadderSpec, LeaderSpec, MemberPatch, ProgramSpec, SessionList, SessionSpec, StockDelta,
+                          StockLeft)
 
 from .auth import require
 from .edge import body, json, path_id, store
@@ -72,6 +73,11 @@ async def put_session(request: Request) -> Response:
     return json(await sessions.define(store(request), session_id, await body(request, SessionSpec, limit=SESSION_LIMIT)))
 
 
+async def list_sessions(request: Request) -> Response:
+    require(request, "operator")
+    return json(SessionList(sessions=await sessions.summaries(store(request))))
+
+
 async def get_session(request: Request) -> Response:
     require(request, "operator")
     return json(await sessions.view(store(request), path_id(request, "session_id")))
@@ -125,6 +131,7 @@ routes = [
     Route("/v1/members/import", import_members, methods=["POST"]),
     Route("/v1/members/{member_id}", get_member, methods=["GET"]),
     Route("/v1/members/{member_id}", patch_member, methods=["PATCH"]),
+    Route("/v1/sessions", list_sessions, methods=["GET"]),
     Route("/v1/sessions/{session_id}", put_session, methods=["PUT"]),
     Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
     Route("/v1/sessions/{session_id}/start", start_session, methods=["POST"]),

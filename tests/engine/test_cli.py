@@ -72,6 +72,18 @@ def test_token_verifies_with_pyjwt(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert 110 <= claims["exp"] - time.time() <= 121
 
 
+@pytest.mark.parametrize(("role", "sub"), [("viewer", "13800000000"), ("viewer", "phone:12"),
+                                         ("viewer", "member:bad id!"), ("leader", "L 01"), ("leader", "x" * 65),
+                                         ("operator", " ")])
+def test_token_refuses_a_subject_the_engine_would_refuse(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str], role: str,
+                                                         sub: str) -> None:
+    monkeypatch.setenv("LIVEBENEFITS_JWT_SECRET", JWT_SECRET)
+    assert main(["token", "--role", role, "--sub", sub]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "the engine would refuse this token" in captured.err, captured
+
+
 def test_a_host_token_is_minted_and_accepted(monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("LIVEBENEFITS_JWT_SECRET", JWT_SECRET)

@@ -38,8 +38,8 @@ def _role_of(method: str, path: str) -> str | None:
         return None
     if (method, path) == ("GET", "/v1/tiers"):
         return "any"
-    if path.startswith("/v1/leaders/{leader_id}/"):
-        return "leader"
+    if path.startswith("/v1/leaders/{leader_id}/") or (method, path) == ("GET", "/v1/leaders/{leader_id}"):
+        return "leader"  # a leader reads its own (the path names L-01)
     if (method, path) == ("POST", "/v1/sessions/{session_id}/questions"):
         return "viewer"
     if path.startswith(("/v1/sessions/{session_id}/host/", "/v1/sessions/{session_id}/questions")):
