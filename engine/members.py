@@ -22,7 +22,7 @@ from . import display_names, keys, metrics, roster
 from .errors import DomainError
 from .identity import InvalidIdentity, member_named, normalise
 from .store import Store
-from .types import ImportRejection, ImportReport, Member, MemberLine
+from .types import ImportRejection, ImportReport, Member, MemberLine, validation_message
 
 log = logging.getLogger("livebenefits.members")
 # Lines per batch: with 4096 buckets, a batch this size puts a dozen members and two
@@ -256,7 +256,7 @@ def _decode_line(number: int, raw: bytes | None, report: ImportReport) -> Member
     try:
         return _line_decoder.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        report.rejected.append(ImportRejection(number, str(exc)))
+        report.rejected.append(ImportRejection(number, validation_message(exc)))
     except RecursionError:
         # msgspec's answer to JSON nested past its depth limit.
         report.rejected.append(ImportRejection(number, "not valid JSON: nested too deeply"))

@@ -8,6 +8,7 @@ integer thousandths from then on.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -347,3 +348,20 @@ class VipRoll(msgspec.Struct, kw_only=True):
 # (msgspec's default is a string), so a multiplier of 1.5 reads back as 1.5.
 encoder = msgspec.json.Encoder(decimal_format="number")
 encode = encoder.encode
+
+
+# The rules behind the wire types' patterns, in words: a caller reads "an id: ...", not a regex.
+_PATTERN_WORDS = {
+    ID_PATTERN: "an id: 1-64 characters of letters, digits and . _ : -",
+    r"^[a-z][a-z0-9_]{0,31}(?!\n)$": "a name: a lowercase letter, then up to 31 lowercase letters, digits or _",
+    r"^https?://": "an http:// or https:// URL",
+}
+_REGEX = re.compile(r"Expected `str` matching regex '((?:[^'\\]|\\.)*)'")
+
+
+def validation_message(exc: Exception) -> str:
+    """msgspec's message, with a pattern it names said in words."""
+    def words(found: re.Match[str]) -> str:
+        pattern = found[1].encode().decode("unicode_escape")
+        return f"Expected {_PATTERN_WORDS[pattern]}" if pattern in _PATTERN_WORDS else found[0]
+    return _REGEX.sub(words, str(exc))

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import Receive
 
 from engine.store import Store
-from engine.types import ID_PATTERN, encode
+from engine.types import ID_PATTERN, encode, validation_message
 
 from .problems import invalid_request, payload_too_large
 
@@ -59,7 +59,7 @@ def decoded(raw: bytes, kind: type[T], *, optional: bool = False) -> T:
     try:
         return decoder(kind).decode(raw)
     except msgspec.ValidationError as exc:
-        raise invalid_request(str(exc)) from None
+        raise invalid_request(validation_message(exc)) from None
     except msgspec.DecodeError as exc:
         raise invalid_request(f"body is not valid JSON: {exc}") from None
     except RecursionError:

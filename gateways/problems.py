@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from engine.errors import DomainError, Field, InvalidInput, RateLimited, StoreUnavailable
+from engine.types import validation_message
 
 log = logging.getLogger("livebenefits.http")
 _encode = msgspec.json.Encoder().encode
@@ -108,7 +109,7 @@ def _domain(exc: DomainError, method: str, path: str) -> Problem:
 
 
 def _validation(exc: Exception, method: str, path: str) -> Problem:
-    return 422, "invalid_request", str(exc), None
+    return 422, "invalid_request", validation_message(exc), None
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}

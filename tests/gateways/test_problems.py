@@ -13,6 +13,7 @@ import gateways
 import lua_scripts
 from engine.errors import DomainError, InvalidInput
 from gateways.problems import STATUS_BY_CODE, describe, json_path
+from tests.helpers import Api
 
 _LUA_CODES = (re.compile(r"""\{\s*['"]err['"]\s*,\s*['"](\w+)['"]"""), re.compile(r"""refuse\(\s*['"](\w+)['"]\s*\)"""))
 # Python calls that raise a refusal, and which positional argument is its code.
@@ -62,3 +63,16 @@ def test_a_refusal_is_answered_with_its_codes_status() -> None:
         404, "unknown_session", "no session 's'")
     status, _, _, headers = describe(DomainError("unauthorized", "send a token"), "GET", "/")
     assert status == 401 and headers == {"WWW-Authenticate": "Bearer"}
+
+
+async def test_a_pattern_is_named_in_words_not_as_a_regex(api: Api) -> None:
+    op = api.operator
+    r = await api.http.put("/v1/leaders/L-1", json={"name": "L", "webhook_url": "ftp://x"}, headers=op)
+    assert r.status_code == 422 and r.json()["detail"] == "Expected an http:// or https:// URL - at `$.webhook_url`"
+    r = await api.http.post("/v1/members/import", content=b'{"member_id": "bad id!"}\n',
+                            headers={**op, "Content-Type": "application/x-ndjson"})
+    [rejected] = r.json()["rejected"]
+    assert "regex" not in rejected["error"] and "an id: 1-64 characters" in rejected["error"], rejected
+    r = await api.http.put("/v1/tiers", json={"tiers": [{"name": "Gold!", "min_growth": 0,
+                                                         "points_multiplier": 1}]}, headers=op)
+    assert r.status_code == 422 and "a name: a lowercase letter" in r.json()["detail"], r.text
