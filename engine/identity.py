@@ -34,7 +34,7 @@ def normalise(identity: str) -> str:
         return "phone:" + _phone(value)
     if kind == "member":
         if not _MEMBER_ID.fullmatch(value):
-            raise InvalidIdentity("member id must be 1-64 chars of [A-Za-z0-9._:-]")
+            raise InvalidIdentity("member id must be 1-64 characters of letters, digits and . _ : -")
         return "member:" + value
     if not _VALUE.fullmatch(value):
         raise InvalidIdentity(f"{kind} value must be 1-128 chars of [A-Za-z0-9._@+=-]")

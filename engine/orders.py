@@ -285,8 +285,8 @@ async def cancel(store: Store, identity: str, order_id: str) -> Order:
     return order_view(released, parsed.offset_minutes if parsed else 0)
 
 
-async def member_orders(store: Store, identity: str) -> OrderList:
-    """The viewer's orders in every kept session it has a seat in, newest first."""
+async def member_orders(store: Store, identity: str, limit: int = 100) -> OrderList:
+    """The viewer's newest ``limit`` orders in every kept session it has a seat in, newest first."""
     member_id, _ = await members.resolve(store, identity)
     if member_id is None:
         return OrderList(orders=[])
@@ -297,7 +297,7 @@ async def member_orders(store: Store, identity: str) -> OrderList:
     found = [decode_order(raw) for raw in await pipe.execute() if raw]
     found.sort(key=lambda o: (o.created_ms, o.order_id), reverse=True)
     views = []
-    for order in found:
+    for order in found[:limit]:
         parsed = await load_def(store, order.session_id)
         views.append(order_view(order, parsed.offset_minutes if parsed else 0))
     return OrderList(orders=views)

@@ -87,12 +87,17 @@ def build_app(settings: Settings, *, observer: Observer | None = None, backgroun
         *webhooks.routes,
         *ops.routes,
     ]
-    return AddressBudget(HotRoutes(Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestTimer)],
         lifespan=lifespan,
         exception_handlers=HANDLERS,
-    )), settings.ip_rate, settings.ip_burst)
+    )
+    # A path with a trailing slash is not a route (404), never a redirect to one: an API
+    # client follows no 307 with its body, and `PUT /v1/sessions/` (an empty id) must not
+    # lead to the sessions list.
+    app.router.redirect_slashes = False
+    return AddressBudget(HotRoutes(app), settings.ip_rate, settings.ip_burst)
 
 
 def create_app() -> AddressBudget:

@@ -36,7 +36,8 @@ def store(request: Request) -> Store:
 def checked_id(name: str, value: str) -> str:
     """``value`` of the path parameter ``name`` if it is an id; else 422."""
     if not _ID.match(value):
-        raise invalid_request(f"`{name}` must be 1-64 characters of [A-Za-z0-9._:-] - at `$.path.{name}`")
+        raise invalid_request(f"`{name}` must be an id: 1-64 characters of letters, digits and . _ : - "
+                              f"- at `$.path.{name}`")
     return value
 
 
@@ -97,3 +98,12 @@ async def body(request: Request, kind: type[T], *, optional: bool = False, limit
 
 def json(value: Any, status: int = 200) -> Response:
     return Response(encode(value), status_code=status, media_type="application/json")
+
+
+def query_limit(request: Request) -> int:
+    """``?limit=``: 1-500, default 100; anything else is 422 naming it (every paged list)."""
+    raw = request.query_params.get("limit", "100")
+    # ASCII digits only: str.isdigit() also takes "²" and "٣", which int() then refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= 500):
+        raise invalid_request("`limit` must be a whole number 1-500 in ASCII digits - at `$.query.limit`")
+    return int(raw)

@@ -14,8 +14,8 @@ from engine import host_screen, questions
 from engine.types import QuestionRequest
 
 from .auth import require, viewer_identity
-from .edge import body, json, path_id, store
-from .leaders import _cursor, _limit
+from .edge import body, json, path_id, query_limit, store
+from .leaders import _cursor
 from .problems import invalid_request
 from .sse import event_stream, host_stream
 
@@ -68,7 +68,7 @@ async def list_questions(request: Request) -> Response:
     require(request, *HOST)
     session_id = path_id(request, "session_id")
     return json(await questions.listed(store(request), session_id, _state(request), _after(request),
-                                       _limit(request)))
+                                       query_limit(request)))
 
 
 async def answer(request: Request) -> Response:

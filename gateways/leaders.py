@@ -12,7 +12,7 @@ from engine.errors import DomainError
 from engine.types import LeaderList
 
 from .auth import require
-from .edge import json, path_id, store
+from .edge import json, path_id, query_limit, store
 from .problems import invalid_request
 from .sse import event_stream, leader_stream
 
@@ -24,14 +24,6 @@ def _leader_id(request: Request) -> str:
     if who.role == "leader" and who.sub != leader_id:
         raise DomainError("forbidden", "a leader sees only its own orders")
     return leader_id
-
-
-def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "100")
-    # ASCII digits only: str.isdigit() also takes "²" and "٣", which int() then refuses.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= 500):
-        raise invalid_request("`limit` must be a whole number 1-500 in ASCII digits - at `$.query.limit`")
-    return int(raw)
 
 
 def _cursor(text: str, name: str, where: str) -> leader_orders.Cursor:
@@ -64,7 +56,7 @@ async def list_leaders(request: Request) -> Response:
 
 async def list_orders(request: Request) -> Response:
     leader_id = _leader_id(request)
-    return json(await leader_orders.list_orders(store(request), leader_id, _after(request), _limit(request)))
+    return json(await leader_orders.list_orders(store(request), leader_id, _after(request), query_limit(request)))
 
 
 async def stream_orders(request: Request) -> Response:

@@ -170,7 +170,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/v1/orders/{order_id}/cancel", "Cancel one's own reserved order", ("viewer",),
               response=Order, errors=("unknown_order", "invalid_state")),
     Operation("GET", "/v1/me", "The viewer's tier, growth, points and coupons", ("viewer",), response=Me),
-    Operation("GET", "/v1/me/orders", "The viewer's orders, newest first", ("viewer",), response=OrderList),
+    Operation("GET", "/v1/me/orders", "The viewer's newest orders, newest first", ("viewer",), response=OrderList,
+              params=(_LIST_PARAMS[1],)),
     # leaders
     Operation("GET", "/v1/leaders/{leader_id}", "A leader as the operator wrote it", _LEADER, response=Leader,
               errors=("unknown_leader",)),

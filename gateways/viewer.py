@@ -22,7 +22,7 @@ from engine.tokens import TokenVerifier
 from engine.types import EnterRequest, Entry, Order, OrderRequest, ProductList
 
 from .auth import viewer_identity, viewer_of
-from .edge import checked_id, decoded, json, path_id, read_capped, store
+from .edge import checked_id, decoded, json, path_id, query_limit, read_capped, store
 from .problems import invalid_request
 
 # An enter or order body is a few dozen bytes; far more is not a viewer's request.
@@ -100,7 +100,8 @@ async def get_me(request: Request) -> Response:
 
 
 async def my_orders(request: Request) -> Response:
-    return json(await orders.member_orders(store(request), viewer_identity(request)))
+    identity = viewer_identity(request)
+    return json(await orders.member_orders(store(request), identity, query_limit(request)))
 
 
 # What gateways/hot.py runs in front of Starlette for these endpoints, and its success status.

@@ -458,3 +458,17 @@ async def test_idempotency_replay_after_cancel_is_the_first_answer(api: Api, red
     assert (again.status_code, again.json()) == (201, first.json())
     assert_unchanged(before, await snapshot(redis))
     assert await api.stock("MILK-1L") == 1000
+
+
+async def test_my_orders_take_a_limit_like_the_leader_list(api: Api) -> None:
+    await api.setup(members=MEMBERS)
+    viewer = api.viewer(DIAMOND_SUB)
+    for n, sku in enumerate(("MILK-1L", "MILK-1L", "CHEESE-LTD")):
+        r = await api.order(DIAMOND_SUB, f"k{n}", sku=sku, qty=1)
+        assert r.status_code == 201, r.text
+    r = await api.http.get("/v1/me/orders", params={"limit": "2"}, headers=viewer)
+    assert r.status_code == 200 and len(r.json()["orders"]) == 2, r.text
+    assert len((await api.http.get("/v1/me/orders", headers=viewer)).json()["orders"]) == 3
+    for bad in ("abc", "0", "501", "²", "-1", ""):
+        r = await api.http.get("/v1/me/orders", params={"limit": bad}, headers=viewer)
+        assert r.status_code == 422 and "$.query.limit" in r.json()["detail"], (bad, r.text)
