@@ -159,7 +159,8 @@ async def during(live: LiveApi, session_id: str, identities: list[str],
 
 async def test_one_token_gets_its_cap_of_streams_and_the_rest_429_while_orders_flow(
         live: LiveApi, uid: str) -> None:
-    session_id, leader_id, identities = await setup(live, uid, members=50)
+    # Enough buyers that the orders placed meanwhile (thousands) stay under EGG's per-member limit.
+    session_id, leader_id, identities = await setup(live, uid, members=500)
     one_token = live.leader(leader_id)
     print(f"\n{STREAMS} streams of one leader token, engine with {live.engine.workers} workers:")
     orders, streams = await during(live, session_id, identities,
@@ -182,7 +183,8 @@ async def test_one_token_gets_its_cap_of_streams_and_the_rest_429_while_orders_f
 
 async def test_a_thousand_streams_share_a_reader_orders_keep_pace_and_a_resumed_stream_misses_nothing(
         live: LiveApi, uid: str) -> None:
-    session_id, leader_id, identities = await setup(live, uid, members=50)
+    # Enough buyers that the orders placed meanwhile (thousands) stay under EGG's per-member limit.
+    session_id, leader_id, identities = await setup(live, uid, members=500)
     # One token per stream (a distinct expiry makes a distinct token): only the process cap applies.
     tokens = [{"Authorization": f"Bearer {mint(JWT_SECRET, 'leader', leader_id, 3600 + k)}"} for k in range(STREAMS)]
     print(f"\n{STREAMS} streams of one leader, a token each, engine with {live.engine.workers} workers:")
