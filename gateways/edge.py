@@ -14,6 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive
 
+from engine import leader_orders
 from engine.store import Store
 from engine.types import ID_PATTERN, encode, validation_message
 
@@ -107,3 +108,25 @@ def query_limit(request: Request) -> int:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= 500):
         raise invalid_request("`limit` must be a whole number 1-500 in ASCII digits - at `$.query.limit`")
     return int(raw)
+
+
+def cursor_param(text: str, name: str, where: str) -> leader_orders.Cursor:
+    """A cursor this engine gave out, or 422 naming ``name``, the field it came in, at ``where``."""
+    found = leader_orders.parse_cursor(text)
+    if found is None:
+        raise invalid_request(f"`{name}` is not a cursor this engine gave out: <ms>-<seq>, "
+                              f"ASCII digits, each at most {leader_orders.CURSOR_PART_MAX} - at `{where}`")
+    return found
+
+
+def query_after(request: Request) -> leader_orders.Cursor | None:
+    """``?after=``: the ``next`` of the previous page (every paged list)."""
+    after = request.query_params.get("after")
+    return None if after is None else cursor_param(after, "after", "$.query.after")
+
+
+def resume_cursor(request: Request) -> leader_orders.Cursor | None:
+    """Where an event stream resumes: EventSource's Last-Event-ID header, else ``?after=``
+    for clients that cannot set it."""
+    header = request.headers.get("last-event-id")
+    return cursor_param(header, "Last-Event-ID", "$.headers.Last-Event-ID") if header else query_after(request)

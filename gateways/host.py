@@ -14,8 +14,7 @@ from engine import host_screen, questions
 from engine.types import QuestionRequest
 
 from .auth import require, viewer_identity
-from .edge import body, json, path_id, query_limit, store
-from .leaders import _cursor
+from .edge import body, json, path_id, query_limit, resume_cursor, store
 from .problems import invalid_request
 from .sse import event_stream, host_stream
 
@@ -25,11 +24,7 @@ HOST = ("host", "operator")
 async def stream(request: Request) -> Response:
     require(request, *HOST)
     session_id = path_id(request, "session_id")
-    # EventSource resumes with the Last-Event-ID header; ``?after=`` serves clients that cannot set it.
-    header = request.headers.get("last-event-id")
-    after = request.query_params.get("after")
-    cursor = (_cursor(header, "Last-Event-ID", "$.headers.Last-Event-ID") if header
-              else None if after is None else _cursor(after, "after", "$.query.after"))
+    cursor = resume_cursor(request)
     s = store(request)
     key = await host_screen.feed_key(s, session_id)  # an unknown session is a 404, not a stream
     return await event_stream(request, lambda streams: host_stream(s, streams.leaders, key, cursor))

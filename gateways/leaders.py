@@ -12,8 +12,7 @@ from engine.errors import DomainError
 from engine.types import LeaderList
 
 from .auth import require
-from .edge import json, path_id, query_limit, store
-from .problems import invalid_request
+from .edge import json, path_id, query_after, query_limit, resume_cursor, store
 from .sse import event_stream, leader_stream
 
 
@@ -24,20 +23,6 @@ def _leader_id(request: Request) -> str:
     if who.role == "leader" and who.sub != leader_id:
         raise DomainError("forbidden", "a leader sees only its own orders")
     return leader_id
-
-
-def _cursor(text: str, name: str, where: str) -> leader_orders.Cursor:
-    """A cursor this engine gave out, or 422 naming ``name``, the field it came in, at ``where``."""
-    found = leader_orders.parse_cursor(text)
-    if found is None:
-        raise invalid_request(f"`{name}` is not a cursor this engine gave out: <ms>-<seq>, "
-                              f"ASCII digits, each at most {leader_orders.CURSOR_PART_MAX} - at `{where}`")
-    return found
-
-
-def _after(request: Request) -> leader_orders.Cursor | None:
-    after = request.query_params.get("after")
-    return None if after is None else _cursor(after, "after", "$.query.after")
 
 
 async def get_leader(request: Request) -> Response:
@@ -56,15 +41,12 @@ async def list_leaders(request: Request) -> Response:
 
 async def list_orders(request: Request) -> Response:
     leader_id = _leader_id(request)
-    return json(await leader_orders.list_orders(store(request), leader_id, _after(request), query_limit(request)))
+    return json(await leader_orders.list_orders(store(request), leader_id, query_after(request), query_limit(request)))
 
 
 async def stream_orders(request: Request) -> Response:
     leader_id = _leader_id(request)
-    # EventSource resumes with the Last-Event-ID header; ``?after=`` serves clients that cannot set it.
-    header = request.headers.get("last-event-id")
-    cursor = (_cursor(header, "Last-Event-ID", "$.headers.Last-Event-ID") if header
-              else _after(request))
+    cursor = resume_cursor(request)
     s = store(request)
     return await event_stream(request, lambda streams: leader_stream(s, streams.leaders, leader_id, cursor))
 

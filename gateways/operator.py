@@ -11,8 +11,7 @@ from engine.types import (LadderSpec, LeaderSpec, MemberPatch, ProgramSpec, Sess
                           StockLeft)
 
 from .auth import require
-from .edge import body, json, path_id, query_limit, store
-from .leaders import _cursor
+from .edge import body, json, path_id, query_after, query_limit, store
 from .problems import invalid_request
 
 # A session definition lists every product and coupon; the other bodies here are small
@@ -117,9 +116,8 @@ async def session_orders(request: Request) -> Response:
     require(request, "operator")
     session_id = path_id(request, "session_id")
     status = _status(request)
-    after = request.query_params.get("after")
-    cursor = None if after is None else _cursor(after, "after", "$.query.after")
-    return json(await order_status.list_orders(store(request), session_id, status, cursor, query_limit(request)))
+    return json(await order_status.list_orders(store(request), session_id, status, query_after(request),
+                                               query_limit(request)))
 
 
 routes = [
