@@ -70,10 +70,16 @@ async def arrived(store: Store, parsed: SessionDef, member_id: str, tier: str, n
     rank = ranks.index(tier) if tier in ranks else 0
     if rank == 0 or rank < threshold:
         return False
+    # Recorded once for good (HSETNX): a re-entry this process has seen recorded costs nothing.
+    seen = f"{parsed.session_id}|{parsed.version}|{member_id}"
+    if store.vip_arrivals.get(seen):
+        return False
     arrival = Arrival(name=await display_names.masked_name(store, member_id), tier=tier, rank=rank,
                       entered_at=rfc3339(now, parsed.offset_minutes))
-    return bool(await calls.arrive_vip(store.scripts, parsed.keys, member_id=member_id, arrival=_encode(arrival),
-                                       keep=HOST_FEED_KEEP))
+    first = bool(await calls.arrive_vip(store.scripts, parsed.keys, member_id=member_id, arrival=_encode(arrival),
+                                        keep=HOST_FEED_KEEP))
+    store.vip_arrivals[seen] = "1"
+    return first
 
 
 async def roll(store: Store, session_id: str) -> VipRoll:

@@ -25,28 +25,34 @@ from .scripts import Observer, Scripts
 from .settings import Settings
 
 
-class Owners(OrderedDict[str, str]):
-    """identity -> member id for the ``limit`` identities used most recently."""
+class Recent(OrderedDict[str, str]):
+    """What a process remembers of Redis, bounded: the ``limit`` keys used most recently."""
 
-    def __init__(self, limit: int = 100_000) -> None:
+    def __init__(self, limit: int = 100_000, name: str = "Recent") -> None:
         super().__init__()
         self.limit = limit
+        self.name = name
 
-    def get(self, identity: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        owner = super().get(identity)
-        if owner is None:
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        value = super().get(key)
+        if value is None:
             return default
-        self.move_to_end(identity)
-        return owner
+        self.move_to_end(key)
+        return value
 
-    def __setitem__(self, identity: str, owner: str) -> None:
-        super().__setitem__(identity, owner)
-        self.move_to_end(identity)
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
         if len(self) > self.limit:
             self.popitem(last=False)
 
     def __repr__(self) -> str:
-        return f"Owners({len(self)} of at most {self.limit})"
+        return f"{self.name}({len(self)} of at most {self.limit})"
+
+
+def Owners(limit: int = 100_000) -> Recent:  # noqa: N802 - named as the map it makes
+    """identity -> member id for the ``limit`` identities used most recently."""
+    return Recent(limit, "Owners")
 
 
 # repr=False: uvicorn logs lifespan state at its trace level, and the client's repr names
@@ -60,7 +66,10 @@ class Store:
     # In-process One ID cache: identity -> member id. An identity is only ever linked,
     # never moved to another member, so a positive answer never goes stale; bounded, so
     # a process that sees millions of viewers keeps only the recent ones.
-    owners: Owners = field(default_factory=Owners)
+    owners: Recent = field(default_factory=Owners)
+    # (session, version, member) of VIP arrivals already recorded: a VIP's re-entry is
+    # then no Redis work at all (engine/host_screen.py).
+    vip_arrivals: Recent = field(default_factory=lambda: Recent(100_000, "VipArrivals"))
 
     def __repr__(self) -> str:
         return f"Store(cluster={self.settings.redis_cluster}, {self.config!r}, {self.owners!r})"

@@ -11,7 +11,7 @@ import pytest
 
 from engine import keys
 from engine.settings import Settings
-from tests.helpers import LADDER, Api, in_process, live_session
+from tests.helpers import LADDER, Api, in_process, live_session, ndjson
 
 SILVER = {"member_id": "m-sil", "identities": ["phone:13800000002"], "growth": 4990, "points": 0}
 GOLD = {"member_id": "m-gold", "identities": ["phone:13800000001"], "growth": 5200, "points": 500,
@@ -89,6 +89,19 @@ async def test_a_reentry_is_one_batch_and_an_order_after_it_one_call(api: Api, c
     assert sorted(calls.take()) == ["enter_session", "touch_member"]
     await _order(api, GOLD_SUB, "k1")
     assert calls.take() == ["reserve_order"]
+
+
+async def test_a_vips_reentry_is_the_same_one_batch(api: Api, calls: Calls) -> None:
+    """A VIP's arrival is recorded on its first entry; a re-entry adds no script to the batch."""
+    vip = {"member_id": "m-bd", "identities": ["phone:13800000003"], "growth": 25000, "points": 0}
+    r = await api.http.post("/v1/members/import", content=ndjson([vip]),
+                            headers={**api.operator, "Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200 and r.json()["rejected"] == [], r.text
+    calls.take()
+    assert (await api.enter("phone:13800000003")).json()["tier"] == "black_diamond"
+    assert "arrive_vip" in calls.take()  # with a new identity's look-up and the seat
+    assert (await api.enter("phone:13800000003")).status_code == 200
+    assert sorted(calls.take()) == ["enter_session", "touch_member"]
 
 
 async def test_a_tier_rise_paid_mid_session_prices_the_next_order_at_the_new_tier(
