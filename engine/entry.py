@@ -19,7 +19,8 @@ from .clock import now_ms, rfc3339
 from .coupons import coupon_view
 from .errors import DomainError, over_budget
 from .ladder import GUEST
-from .sessions import ProductRow, SessionDef, live_counts, require_def, state_at
+from .orders import members_only
+from .sessions import ProductRow, SessionDef, admitted_tiers, live_counts, require_def, state_at
 from .store import Store
 from .types import ID_PATTERN, Entry, ProductList, ProductView
 
@@ -33,8 +34,9 @@ async def _valid_leader_ref(store: Store, leader_ref: str | None) -> str:
     return leader_ref if await store.config.leader_exists(leader_ref) else ""
 
 
-def product_views(parsed: SessionDef, rows: list[ProductRow]) -> list[ProductView]:
-    """The products a tier may buy, priced and timed as the script that sells them reads them."""
+def product_views(parsed: SessionDef, rows: list[ProductRow], unavailable: str | None = None) -> list[ProductView]:
+    """The products a tier may buy, priced and timed as the script that sells them reads them;
+    ``unavailable`` says why this viewer may not buy any of them (e.g. "members_only")."""
     views = []
     for product, row in zip(parsed.products, rows):
         if not row.visible:
@@ -44,7 +46,7 @@ def product_views(parsed: SessionDef, rows: list[ProductRow]) -> list[ProductVie
             sku=spec.sku, name=spec.name, base_price=spec.base_price, price=row.price,
             stock_left=row.stock_left, per_member_limit=row.per_member_limit, bought=row.bought,
             opens_at=rfc3339(row.opens_ms, parsed.offset_minutes),
-            closes_at=rfc3339(row.closes_ms, parsed.offset_minutes)))
+            closes_at=rfc3339(row.closes_ms, parsed.offset_minutes), unavailable=unavailable))
     return views
 
 
@@ -118,6 +120,8 @@ async def _enter_room(store: Store, parsed: SessionDef, viewer: str, member_id: 
         if result.outcome == "err":
             if result.code == "rate_limited":
                 raise over_budget("entries", result.wait_ms)
+            if result.code == "members_only":
+                raise members_only(parsed.spec.min_tier or "")
             raise DomainError(result.code)
         return parsed, result
     raise DomainError("request_in_progress", "the session is being redefined; retry")
@@ -137,4 +141,9 @@ async def products(store: Store, identity: str, session_id: str) -> ProductList:
         found = await live_counts(store, session_id, member_id or "", generation, tier)
     if found is None:
         raise DomainError("request_in_progress", "the session could not be read; retry")
+    # A members-only room shows a viewer below its min_tier what it sells, and why not to it.
+    min_tier = found.parsed.spec.min_tier
+    if min_tier is not None and (member_id is None or found.tier not in admitted_tiers(min_tier, ladder)):
+        return ProductList(tier=found.tier, min_tier=min_tier,
+                           products=product_views(found.parsed, found.rows, "members_only"))
     return ProductList(tier=found.tier, products=product_views(found.parsed, found.rows))

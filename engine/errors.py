@@ -15,10 +15,13 @@ Field = tuple[str | int, ...]
 class DomainError(Exception):
     """A refusal the client can act on: a contract code and a message."""
 
-    def __init__(self, code: str, detail: str = "") -> None:
+    def __init__(self, code: str, detail: str = "", extra: dict[str, str | int] | None = None) -> None:
         super().__init__(detail or code)
         self.code = code
         self.detail = detail or code.replace("_", " ")
+        # What the caller needs to act on the refusal, by name (e.g. ``opens_at`` of
+        # not_open_yet): the gateway adds them to the answer (problem+json extension members).
+        self.extra = extra or {}
 
 
 class InvalidInput(DomainError):

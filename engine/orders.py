@@ -90,11 +90,27 @@ def _precheck(parsed: SessionDef, request: OrderRequest, tier: str, now: int) ->
     """
     if state_at(parsed, now) != "live":
         raise DomainError("session_not_live", f"session {parsed.session_id!r} is not live")
+    if parsed.spec.min_tier is not None:
+        # A guest is below every tier. The script cannot tell a guest (it orders at the
+        # lowest tier): this check is the one that refuses it, on the cached definition.
+        raise members_only(parsed.spec.min_tier)
     product = next((p for p in parsed.products if p.spec.sku == request.sku), None)
     if product is None:
         raise DomainError("unknown_sku", f"no SKU {request.sku!r} in this session")
     if not product.visible_to(tier):
         raise DomainError("not_eligible", f"{request.sku!r} is for {', '.join(product.spec.tiers or [])} members")
+
+
+def members_only(min_tier: str) -> DomainError:
+    return DomainError("members_only", f"this room is for {min_tier} members and above", {"min_tier": min_tier})
+
+
+def refusal_extra(parsed: SessionDef, code: str, extra: dict[str, str | int]) -> dict[str, str | int]:
+    """What the script's refusal carries, as the API says it: a time as RFC 3339 in the
+    session's offset, the rest as they are."""
+    if "opens_ms" in extra:
+        return {"opens_at": rfc3339(int(extra["opens_ms"]), parsed.offset_minutes)}
+    return dict(extra)
 
 
 def _fingerprint(session_id: str, request: OrderRequest) -> str:
@@ -155,9 +171,10 @@ async def _unseated_buyer(store: Store, identity: str, member_id: str | None, gu
     return Buyer(member.member_id, tier, ladder.multiplier_milli(tier), member.leader_id or "")
 
 
-def _refused(session_id: str, tier: str, code: str, detail: str = "") -> DomainError:
+def _refused(session_id: str, tier: str, code: str, detail: str = "",
+             extra: dict[str, str | int] | None = None) -> DomainError:
     metrics.child(metrics.ORDERS, session_id, tier, code).inc()
-    return DomainError(code, detail)
+    return DomainError(code, detail, extra)
 
 
 async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str, request: OrderRequest,
@@ -172,7 +189,7 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
         try:
             _precheck(parsed, request, buyer.tier, now)
         except DomainError as exc:
-            raise _refused(session_id, buyer.tier, exc.code, exc.detail) from None
+            raise _refused(session_id, buyer.tier, exc.code, exc.detail, exc.extra) from None
     ladder = await store.config.ladder()
     program = await store.config.program()
     k = parsed.keys
@@ -203,7 +220,10 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
         if reply.code == "rate_limited":
             metrics.child(metrics.ORDERS, session_id, reply.tier, "rate_limited").inc()
             raise over_budget("order attempts", reply.wait_ms)
-        raise _refused(session_id, reply.tier, reply.code)
+        if reply.code == "members_only":
+            refusal = members_only(parsed.spec.min_tier or "")
+            raise _refused(session_id, reply.tier, refusal.code, refusal.detail, refusal.extra)
+        raise _refused(session_id, reply.tier, reply.code, extra=refusal_extra(parsed, reply.code, reply.extra))
     order = decode_order(reply.order_json)
     if outcome == "replay":
         return order_view(order, parsed.offset_minutes, "reserved"), True

@@ -19,10 +19,54 @@ from lua_scripts import calls
 from . import keys, metrics
 from .clock import now_ms, to_ms
 from .errors import DomainError, Field, InvalidInput
-from .ladder import GUEST
+from .ladder import GUEST, Ladder
 from .validation import invalid, thousandths
 from .store import Store
 from .types import ProductSpec, ProductState, SessionSpec, SessionSummary, SessionView, StockDelta, encode
+
+
+def discounted(base_price: int, pct: int) -> int:
+    """``pct`` percent off, rounded half up to the fen: 85% of 3990 is 3391.5 -> 3392.
+
+    Integers only (no float): (base x (100 - pct) + 50) // 100.
+    """
+    return (base_price * (100 - pct) + 50) // 100
+
+
+def admitted_tiers(min_tier: str | None, ladder: Ladder) -> list[str]:
+    """The tiers a members-only room lets in: ``min_tier`` and those above it on the
+    ladder (guests never). An empty list: the room is open to everyone."""
+    if min_tier is None:
+        return []
+    names = [t.name for t in ladder.tiers]
+    return names[names.index(min_tier):] if min_tier in names else []
+
+
+def check_tier_names(spec: SessionSpec, ladder: Ladder) -> None:
+    """Every tier a session names is on the ladder: a misspelt tier would otherwise be
+    stored and silently match no member. InvalidInput names the first unknown one."""
+    known = {t.name for t in ladder.tiers}
+
+    def check(name: str, at: Field, what: str = "") -> None:
+        if name not in known:
+            raise invalid(at, f"{what or name!r} is not a tier of the ladder ({', '.join(sorted(known))})")
+
+    for i, p in enumerate(spec.products):
+        for name in p.tier_prices:
+            check(name, ("products", i, "tier_prices", name))
+        for j, name in enumerate(p.tiers or []):
+            check(name, ("products", i, "tiers", j))
+        for name in p.early_access:
+            check(name, ("products", i, "early_access", name))
+    for i, c in enumerate(spec.coupons):
+        for j, name in enumerate(c.tiers or []):
+            check(name, ("coupons", i, "tiers", j))
+    for name in spec.tier_discounts:
+        check(name, ("tier_discounts", name))
+    if spec.vip_min_tier is not None:
+        check(spec.vip_min_tier, ("vip_min_tier",))
+    if spec.min_tier is not None:
+        check(spec.min_tier, ("min_tier",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +78,13 @@ class ProductDef:
     def visible_to(self, tier: str) -> bool:
         return self.spec.tiers is None or tier in self.spec.tiers
 
-    def price_for(self, tier: str) -> int:
-        return self.spec.tier_prices.get(tier, self.spec.base_price)
+    def price_for(self, tier: str, discounts: dict[str, int] | None = None) -> int:
+        """The tier's own price if the product sets one, else the session's tier discount
+        (``discounts``: percent off by tier) applied to the base price, else the base price."""
+        if tier in self.spec.tier_prices:
+            return self.spec.tier_prices[tier]
+        pct = (discounts or {}).get(tier)
+        return self.spec.base_price if pct is None else discounted(self.spec.base_price, pct)
 
     def opens_ms_for(self, tier: str) -> int:
         """When this tier may start buying: early access (优先购) moves it forward."""
@@ -123,20 +172,41 @@ def build_def(session_id: str, spec: SessionSpec, version: str, override: str = 
                       _offset_minutes(spec.starts_at), override, dropped_skus or [])
 
 
-def _product_fields(p: ProductDef) -> dict[str, int | str]:
+def _listed(names: list[str]) -> str:
+    """Tier names as the scripts search them: ",gold,black_diamond," ("" = no list)."""
+    return "," + ",".join(names) + "," if names else ""
+
+
+def _product_fields(p: ProductDef, discounts: dict[str, int], admit: list[str]) -> dict[str, int | str]:
     fields: dict[str, int | str] = {
         "base": p.spec.base_price, "limit": p.spec.per_member_limit,
         "opens": p.opens_ms, "closes": p.closes_ms,
         "pool": "" if p.spec.tiers is None else "," + ",".join(p.spec.tiers) + ",",
     }
+    # The price each tier pays, where it is not the base price: the session's tier
+    # discounts computed here, once, then the product's own tier prices over them. The
+    # order script and the products view read "price:<tier>" and nothing else, so they
+    # cannot disagree; a re-definition rewrites every field, so a changed discount or
+    # base price is right at once.
+    fields.update({f"price:{tier}": p.price_for(tier, discounts) for tier in discounts})
     fields.update({f"price:{tier}": price for tier, price in p.spec.tier_prices.items()})
+    if admit:
+        # A members-only room (min_tier): the tiers it admits, checked by the order script.
+        fields["admit"] = _listed(admit)
     fields.update({f"early:{tier}": s * 1000 for tier, s in p.spec.early_access.items()})
     return fields
 
 
-async def define(store: Store, session_id: str, spec: SessionSpec) -> SessionView:
-    """Create or replace a session. Stock is set only for SKUs new to it."""
+async def define(store: Store, session_id: str, spec: SessionSpec, ladder: Ladder | None = None) -> SessionView:
+    """Create or replace a session. Stock is set only for SKUs new to it.
+
+    ``ladder``: the ladder to check tier names against and admit by (default: the stored
+    one); a ladder being replaced passes the new one (engine/rules.py).
+    """
     parsed = build_def(session_id, spec, "")
+    ladder = ladder or await store.config.ladder()
+    check_tier_names(spec, ladder)
+    admit = admitted_tiers(spec.min_tier, ladder)
     k = parsed.keys
     templates = {
         c.template_id: encode({
@@ -158,14 +228,15 @@ async def define(store: Store, session_id: str, spec: SessionSpec) -> SessionVie
             "mult": parsed.multiplier_milli, "resv": spec.reservation_minutes * 60_000,
             "skus": ",".join(parsed.skus), "previous_skus": previous, "dropped": ",".join(ever_dropped),
             "tpls": ",".join(c.template_id for c in spec.coupons),
-            "products": [{"fields": _product_fields(p), "stock": p.spec.stock} for p in parsed.products],
+            "products": [{"fields": _product_fields(p, spec.tier_discounts, admit), "stock": p.spec.stock}
+                         for p in parsed.products],
+            "admit": _listed(admit),
             "templates": templates,
         }
         version = await calls.define_session(store.scripts, k, parsed.product_keys,
                                              [k.product(s) for s in dropped], payload=encode(payload))
         if version is not None:
             await store.client.sadd(keys.SESSIONS, session_id)
-            ladder = await store.config.ladder()
             metrics.prepare_session(session_id, [t.name for t in ladder.tiers] + [GUEST])
             store.config.forget(keys.cached_session(session_id))
             return await view(store, session_id)
@@ -252,7 +323,7 @@ async def view(store: Store, session_id: str) -> SessionView:
     return SessionView(session_id=session_id, state=state, title=spec.title, starts_at=spec.starts_at,
                        ends_at=spec.ends_at, points_multiplier=spec.points_multiplier,
                        reservation_minutes=spec.reservation_minutes, products=products, coupons=spec.coupons,
-                       vip_min_tier=spec.vip_min_tier)
+                       vip_min_tier=spec.vip_min_tier, tier_discounts=spec.tier_discounts, min_tier=spec.min_tier)
 
 
 async def summaries(store: Store) -> list[SessionSummary]:

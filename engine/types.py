@@ -33,6 +33,8 @@ Seconds = Annotated[int, Meta(ge=0, le=7 * 86400)]
 Minutes = Annotated[int, Meta(ge=1, le=366 * 24 * 60)]
 PerMemberLimit = Annotated[int, Meta(ge=1, le=10**6)]
 SmallCount = Annotated[int, Meta(ge=0, le=10**6)]
+# A session-wide tier discount: 15 is 85% of the base price (85折), 100 is free.
+DiscountPercent = Annotated[int, Meta(ge=1, le=100)]
 # What the host's screen may show of a member (masked there: engine/display_names.py).
 DisplayName = Annotated[str, Meta(min_length=1, max_length=64)]
 
@@ -112,6 +114,15 @@ class SessionSpec(ApiStruct, kw_only=True):
     # The lowest tier whose members' arrival is announced to the host (vip.entered) and
     # who are on the VIP roll; None: the ladder's top tier.
     vip_min_tier: TierName | None = None
+    # 全场折扣: percent off every product for a tier (a product's own tier_prices win).
+    tier_discounts: Annotated[dict[TierName, DiscountPercent], Meta(description=(
+        "Session-wide tier discount (全场折扣): percent off (1-100) every product for a tier. A product's "
+        "own `tier_prices` entry wins; otherwise the tier pays base_price x (100 - pct) / 100, rounded half "
+        "up to the fen. 100 is free (0元)."))] = {}
+    # 会员日: the lowest tier admitted to the room (entry and orders); None: everyone.
+    min_tier: Annotated[TierName | None, Meta(description=(
+        "Members-only room (会员日): the lowest ladder tier admitted. Entry and orders by a viewer below it "
+        "(guests always) are 403 `members_only`. Absent: open to everyone."))] = None
 
 
 class StockDelta(ApiStruct, kw_only=True):
@@ -154,7 +165,7 @@ class Coupon(msgspec.Struct):
     session_id: str
 
 
-class ProductView(msgspec.Struct):
+class ProductView(msgspec.Struct, omit_defaults=True):
     sku: str
     name: str
     base_price: int
@@ -164,6 +175,11 @@ class ProductView(msgspec.Struct):
     bought: int
     opens_at: str
     closes_at: str
+    # Present only when this viewer may not buy it, and why: "members_only" (the room's
+    # min_tier is above the viewer's tier).
+    unavailable: Annotated[Literal["members_only"] | None, Meta(description=(
+        "Present when this viewer may not buy the product, and why: `members_only` (the room's "
+        "`min_tier` is above the viewer's tier)."))] = None
 
 
 class Entry(msgspec.Struct):
@@ -179,9 +195,12 @@ class Entry(msgspec.Struct):
     products: list[ProductView]
 
 
-class ProductList(msgspec.Struct):
+class ProductList(msgspec.Struct, omit_defaults=True):
     tier: str
     products: list[ProductView]
+    # The room's lowest admitted tier, present when the viewer is below it.
+    min_tier: Annotated[str | None, Meta(description=(
+        "A members-only room's lowest admitted tier; present only when this viewer is below it."))] = None
 
 
 class Order(msgspec.Struct):
@@ -273,6 +292,8 @@ class SessionView(msgspec.Struct, kw_only=True):
     products: list[ProductState]
     coupons: list[CouponSpec]
     vip_min_tier: str | None = None
+    tier_discounts: dict[str, int] = {}
+    min_tier: str | None = None
 
 
 class SessionSummary(msgspec.Struct, kw_only=True):

@@ -26,7 +26,7 @@ from engine import metrics
 from engine.types import encode
 
 from . import viewer
-from .problems import MEDIA_TYPE as PROBLEM_TYPE, describe, problem_body, unexpected
+from .problems import MEDIA_TYPE as PROBLEM_TYPE, describe, extension_members, problem_body, unexpected
 
 _PREFIX = "/v1/sessions/"
 _JSON = (b"content-type", b"application/json")
@@ -119,7 +119,7 @@ class HotRoutes:
                 headers = [(b"content-length", str(len(body)).encode("latin-1")), _JSON]
             except Exception as exc:  # noqa: BLE001 - every failure is answered, as Starlette's handlers do
                 status, code, detail, extra = describe(exc, route.method, scope["path"])
-                body = problem_body(status, code, detail)
+                body = problem_body(status, code, detail, extension_members(exc))
                 headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()]
                 headers += [(b"content-length", str(len(body)).encode("latin-1")), _PROBLEM]
                 if unexpected(exc):

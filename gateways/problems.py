@@ -29,13 +29,21 @@ MEDIA_TYPE = "application/problem+json"
 Problem = tuple[int, str, str, dict[str, str] | None]
 
 
-def problem_body(status: int, code: str, detail: str) -> bytes:
+def problem_body(status: int, code: str, detail: str, extra: dict[str, str | int] | None = None) -> bytes:
+    """The RFC 9457 body; ``extra`` are the refusal's extension members (``opens_at``, ``limit``...)."""
     return _encode({"type": f"urn:livebenefits:{code}", "title": HTTPStatus(status).phrase, "status": status,
-                    "detail": detail, "code": code})
+                    "detail": detail, "code": code, **(extra or {})})
 
 
-def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(problem_body(status, code, detail), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None,
+            extra: dict[str, str | int] | None = None) -> Response:
+    return Response(problem_body(status, code, detail, extra), status_code=status, media_type=MEDIA_TYPE,
+                    headers=headers)
+
+
+def extension_members(exc: Exception) -> dict[str, str | int]:
+    """What a domain refusal carries for the caller beyond its code (empty for anything else)."""
+    return exc.extra if isinstance(exc, DomainError) else {}
 
 
 # The status of every refusal code, the engine's and the edge's. A code means one thing
@@ -71,6 +79,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "too_many_streams": 429,
     "unknown_question": 404,
     "not_entered": 409,
+    "members_only": 403,
 }
 # A code missing from the table (tests/gateways/test_problems.py checks there is none).
 DEFAULT_STATUS = 409
@@ -164,7 +173,7 @@ def unexpected(exc: Exception) -> bool:
 
 
 async def on_error(request: Request, exc: Exception) -> Response:
-    return problem(*describe(exc, request.method, request.url.path))
+    return problem(*describe(exc, request.method, request.url.path), extra=extension_members(exc))
 
 
 # Starlette's exception_handlers: every class of the table, answered by the table.

@@ -50,6 +50,9 @@ class Reservation(msgspec.Struct, frozen=True):
     code: str = ""            # err
     tier: str = ""            # err: the tier the refusal was judged at
     wait_ms: int = 0          # err rate_limited
+    # err: what the refusal carries for the caller, by name (opens_ms, limit, bought,
+    # max_points, reason): the script's name/value pairs after the wait slot.
+    extra: dict[str, str | int] = {}
 
 
 async def reserve_order(run: Runner, k: SessionKeys, *, sku: str, member_id: str, tier: str, qty: int,
@@ -69,7 +72,9 @@ async def reserve_order(run: Runner, k: SessionKeys, *, sku: str, member_id: str
         return Reservation(outcome, order_id=raw[1])
     if outcome == "unseated":
         return Reservation(outcome)
-    return Reservation("err", code=raw[1], tier=raw[2], wait_ms=int(raw[3]) if len(raw) > 3 else 0)
+    pairs = raw[4:]
+    return Reservation("err", code=raw[1], tier=raw[2], wait_ms=int(raw[3]) if len(raw) > 3 else 0,
+                       extra=dict(zip(pairs[::2], pairs[1::2])))
 
 
 class Entered(msgspec.Struct, frozen=True):

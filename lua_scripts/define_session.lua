@@ -4,7 +4,8 @@ KEYS[1] session meta   KEYS[2] coupon templates
 KEYS[3..] product keys: first those of the new definition, in its order, then those of
           SKUs the previous definition had and this one drops
 ARGV[1] JSON {"def": stored definition (string), "starts": ms, "ends": ms, "mult": thousandths,
-        "resv": ms, "skus": "A,B", "previous_skus": "A,C", "dropped": "C" (every SKU ever
+        "resv": ms, "admit": ",gold,black," (a members-only room's tiers, "" = all),
+        "skus": "A,B", "previous_skus": "A,C", "dropped": "C" (every SKU ever
         dropped and not back), "tpls": "t1,t2",
         "products": [{"fields": {"base": 3990, "limit": 2, ...}, "stock": 1000}],
         "templates": {"t1": template JSON (string)}}
@@ -60,4 +61,10 @@ end
 
 redis.call('HSET', KEYS[1], 'def', spec.def, 'starts', spec.starts, 'ends', spec.ends,
   'mult', spec.mult, 'resv', spec.resv, 'skus', spec.skus, 'tpls', spec.tpls, 'dropped', spec.dropped or '')
+-- A members-only room's admitted tiers (enter_session reads them); none: open to all.
+if (spec.admit or '') ~= '' then
+  redis.call('HSET', KEYS[1], 'admit', spec.admit)
+else
+  redis.call('HDEL', KEYS[1], 'admit')
+end
 return {'ok', redis.call('HINCRBY', KEYS[1], 'version', 1)}

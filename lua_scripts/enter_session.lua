@@ -26,6 +26,9 @@ Returns {"ok", state, {coupon_json...}, one row per product (see _product_terms.
         {"stale", version} the caller's definition is out of date: nothing written
         {"unseated"}
         {"err", "unknown_session" | "session_ended"}
+        {"err", "members_only"} a members-only room (meta "admit", the tiers it admits,
+                                written by define_session) and the viewer's tier is not
+                                one of them (a guest's never is): nothing written
         {"err", "rate_limited", ms until the next entry may go}: nothing written
 Example: EVALSHA sha 10 <keys> m-001 m-001 gold 1764590400000 3 1a2b3c4d "" 9f3c.0 1500 L-01
          2 10 MILK-1L MILK-FLASH
@@ -40,7 +43,7 @@ local viewer, member_id, tier = ARGV[1], ARGV[2], ARGV[3]
 local now = tonumber(ARGV[4])
 local generation = ARGV[8]
 
-local s = redis.call('HMGET', KEYS[1], 'starts', 'ends', 'override', 'version', 'tpls')
+local s = redis.call('HMGET', KEYS[1], 'starts', 'ends', 'override', 'version', 'tpls', 'admit')
 if not s[1] then return {'err', 'unknown_session'} end
 if s[4] ~= ARGV[5] then return {'stale', s[4]} end
 local state = session_state(s[1], s[2], s[3], now)
@@ -52,7 +55,7 @@ local bucket, wait_ms = take_token(redis.call('HGET', KEYS[7], rate_field), now,
   tonumber(ARGV[12]))
 if wait_ms > 0 then return {'err', 'rate_limited', wait_ms} end
 
-local seat = nil
+local seat, seating = nil, false
 if member_id ~= '' then
   seat = parse_seat(redis.call('HGET', KEYS[7], member_id), generation)
   if tier == '' then
@@ -60,9 +63,13 @@ if member_id ~= '' then
     tier = seat.tier
   else
     seat = {tier = tier, mult = ARGV[9], leader = ARGV[10], orders = seat and seat.orders or 0}
-    redis.call('HSET', KEYS[7], member_id, pack_seat(generation, seat))
+    seating = true
   end
 end
+if s[6] and s[6] ~= '' and (member_id == '' or not string.find(s[6], ',' .. tier .. ',', 1, true)) then
+  return {'err', 'members_only'}
+end
+if seating then redis.call('HSET', KEYS[7], member_id, pack_seat(generation, seat)) end
 if bucket then redis.call('HSET', KEYS[7], rate_field, bucket) end
 
 local event_id = ARGV[7]

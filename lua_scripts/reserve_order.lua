@@ -34,7 +34,12 @@ Returns {"ok", order_json}         reserved, or pending as above
         {"replay", order_json}     the idempotency key was used before with this body
         {"in_progress", order_id}  ... and that first request is still running
         {"unseated"}               no current seat and no tier given: nothing written
-        {"err", code, tier}        refused; nothing was written but the viewer's budget
+        {"err", code, tier[, 0, name, value, ...]}  refused; nothing was written but
+                                   the viewer's budget. After the 0, what the caller needs to
+                                   act on it, by name: not_open_yet "opens_ms" (for this
+                                   tier, early access included); limit_exceeded "limit",
+                                   "bought"; points_over_cap "max_points"; coupon_unavailable
+                                   "reason" (expired, min_spend, used, not_yours, unknown)
         {"err", "rate_limited", tier, ms until the next attempt may go}
 Example: EVALSHA sha 7 <keys> S1 MILK-1L m-001 "" 2 "" 0 1764590400000 1a2b3c4d-x7
          fp 0 1 1 500 "" phone:+8613800000001 30000 0 9f3c.0 i|77aa 5 20
@@ -56,10 +61,12 @@ local rate_field = 'r|' .. ARGV[16]
 -- The viewer's bucket once this attempt took its token (nil: budgets off, or not yet).
 local bucket = nil
 -- An attempt that got past the budget counts, whatever its outcome: the token it took
--- is written with a refusal too. A refusal names the tier it was judged at.
-local function refuse(code)
+-- is written with a refusal too. A refusal names the tier it was judged at, then (after
+-- the wait slot the rate limit's refusal uses) what the caller needs to act on it.
+local function refuse(code, ...)
   if bucket then redis.call('HSET', KEYS[2], rate_field, bucket) end
-  return {'err', code, tier}
+  if select('#', ...) == 0 then return {'err', code, tier} end
+  return {'err', code, tier, 0, ...}
 end
 
 local r = redis.call('HMGET', KEYS[2], member_id, bought_field, idem_field, rate_field)
@@ -95,7 +102,7 @@ end
 
 local p = redis.call('HMGET', KEYS[1], 'starts', 'ends', 'override', 'mult', 'resv',
   'base', 'limit', 'opens', 'closes', 'pool', 'stock', 'reserved', 'removed',
-  'price:' .. tier, 'early:' .. tier, 'o:' .. tier, 'u:' .. tier, 'b:' .. tier)
+  'price:' .. tier, 'early:' .. tier, 'o:' .. tier, 'u:' .. tier, 'b:' .. tier, 'admit')
 if not p[6] or p[13] == '1' then return refuse('unknown_sku') end
 if not p[1] then
   -- A product defined before the session's clock was mirrored into it: read the session.
@@ -104,14 +111,19 @@ if not p[1] then
   if not p[1] then return refuse('unknown_session') end
 end
 if session_state(p[1], p[2], p[3], now) ~= 'live' then return refuse('session_not_live') end
+-- A members-only room (the session's min_tier): the tiers it admits, written at definition.
+if p[19] and p[19] ~= '' and not string.find(p[19], ',' .. tier .. ',', 1, true) then
+  return refuse('members_only')
+end
 if p[10] ~= '' and not string.find(p[10], ',' .. tier .. ',', 1, true) then
   return refuse('not_eligible')
 end
-if now < tonumber(p[8]) - tonumber(p[15] or 0) then return refuse('not_open_yet') end
+local opens = tonumber(p[8]) - tonumber(p[15] or 0)
+if now < opens then return refuse('not_open_yet', 'opens_ms', opens) end
 if now >= tonumber(p[9]) then return refuse('sale_closed') end
 
 local bought = tonumber(r[2] or 0)
-if bought + qty > tonumber(p[7]) then return refuse('limit_exceeded') end
+if bought + qty > tonumber(p[7]) then return refuse('limit_exceeded', 'limit', tonumber(p[7]), 'bought', bought) end
 local stock = tonumber(p[11])
 if stock < qty then return refuse('sold_out') end
 
@@ -121,12 +133,14 @@ local subtotal = unit_price * qty
 local coupon, coupon_discount = nil, 0
 if coupon_id ~= '' then
   local raw = redis.call('HGET', KEYS[3], coupon_id)
-  if not raw then return refuse('coupon_unavailable') end
+  if not raw then return refuse('coupon_unavailable', 'reason', 'unknown') end
   coupon = cjson.decode(raw)
-  if coupon.member_id ~= member_id or coupon.status ~= 'available'
-      or now >= coupon.expires_ms or subtotal < coupon.min_spend then
-    return refuse('coupon_unavailable')
+  if coupon.member_id ~= member_id then return refuse('coupon_unavailable', 'reason', 'not_yours') end
+  if coupon.status == 'expired' or (coupon.status == 'available' and now >= coupon.expires_ms) then
+    return refuse('coupon_unavailable', 'reason', 'expired')
   end
+  if coupon.status ~= 'available' then return refuse('coupon_unavailable', 'reason', 'used') end
+  if subtotal < coupon.min_spend then return refuse('coupon_unavailable', 'reason', 'min_spend') end
   if coupon.kind == 'amount_off' then
     coupon_discount = math.min(coupon.value, subtotal)
   else
@@ -136,8 +150,9 @@ end
 
 local point_value = tonumber(ARGV[13])
 local points_discount = points * point_value
-if points_discount > math.floor((subtotal - coupon_discount) * tonumber(ARGV[14]) / 1000) then
-  return refuse('points_over_cap')
+local points_cap = math.floor((subtotal - coupon_discount) * tonumber(ARGV[14]) / 1000)
+if points_discount > points_cap then
+  return refuse('points_over_cap', 'max_points', math.floor(points_cap / point_value))
 end
 local amount_due = subtotal - coupon_discount - points_discount
 

@@ -10,7 +10,11 @@ code, every price) and after every step reads Redis to check the invariants:
 - coupons issued per template <= budget; a coupon is used exactly while an order holds it;
 - no member's points are negative, and points and growth are exactly the model's (spent
   on orders, given back on release, earned on payment, taken back on refund);
-- paid and refunded units stay sold; every webhook applies once, however often replayed.
+- paid and refunded units stay sold; every webhook applies once, however often replayed;
+- every order's unit price is its tier's price (its own tier price, else the session-wide
+  tier discount rounded half up, else the base price; 0 for the zero-price qualification),
+  its amount due is that price's arithmetic, and an order of amount 0 earns no points
+  and no growth.
 
 Hypothesis state machines are synchronous: each machine runs its own event loop (and
 its own Store) and closes both when the run ends. It works in a database of its own,
@@ -57,7 +61,27 @@ PRODUCTS: dict[str, dict[str, Any]] = {
           "tiers": None, "stock": 5, "per_member_limit": 2},
     "C": {"sku": "C", "name": "Members' butter", "base_price": 800, "tiers": ["silver", "gold", "black_diamond"],
           "stock": 8, "per_member_limit": 2},
+    # 0元秒杀: free for gold by its own tier price (and for black diamond by its 100 % discount).
+    "Z": {"sku": "Z", "name": "Gift", "base_price": 990, "tier_prices": {"gold": 0}, "tiers": None, "stock": 4,
+          "per_member_limit": 1},
 }
+# The session-wide tier discounts (percent off every product without the tier's own price):
+# silver 85折 (A 1200 -> 1020, C 800 -> 680, Z 990 -> 841.5 -> 842), black diamond free.
+TIER_DISCOUNTS = {"silver": 15, "black_diamond": 100}
+
+
+def price_of(sku: str, tier: str) -> int:
+    """What ``tier`` pays for one ``sku``: its own tier price, else the discount half up, else the base."""
+    product = PRODUCTS[sku]
+    if tier in product.get("tier_prices", {}):
+        return product["tier_prices"][tier]
+    if tier in TIER_DISCOUNTS:
+        return (product["base_price"] * (100 - TIER_DISCOUNTS[tier]) + 50) // 100
+    return product["base_price"]
+
+
+assert (price_of("Z", "silver"), price_of("Z", "gold"), price_of("A", "black_diamond"),
+        price_of("B", "black_diamond")) == (842, 0, 0, 1800)
 TEMPLATES: list[dict[str, Any]] = [
     {"template_id": "all-10pct", "tiers": None, "kind": "percent_off", "value": 10, "min_spend": 0,
      "budget": 4, "valid_minutes": 60},
@@ -87,7 +111,8 @@ def _session_spec() -> SessionSpec:
     now = datetime.now(CST)
     spec = {"title": "State machine live", "starts_at": (now - timedelta(minutes=10)).isoformat(),
             "ends_at": (now + timedelta(hours=1)).isoformat(), "points_multiplier": SESSION_MULT / 1000,
-            "reservation_minutes": 15, "products": list(PRODUCTS.values()), "coupons": TEMPLATES}
+            "reservation_minutes": 15, "products": list(PRODUCTS.values()), "coupons": TEMPLATES,
+            "tier_discounts": TIER_DISCOUNTS}
     return msgspec.json.decode(json.dumps(spec), type=SessionSpec)
 
 
@@ -199,6 +224,10 @@ class OrderMachine(RuleBasedStateMachine):
         assert not isinstance(result, DomainError), result
         member_id = self.member_of[identity]
         assert result.member_id == member_id
+        # The prices shown are the ones charged.
+        assert {p.sku: p.price for p in result.products} == {
+            sku: price_of(sku, result.tier) for sku, p in PRODUCTS.items()
+            if p["tiers"] is None or result.tier in p["tiers"]}
         if member_id is None:
             assert result.tier == "guest" and result.coupons == []
             return
@@ -277,7 +306,7 @@ class OrderMachine(RuleBasedStateMachine):
             return "limit_exceeded"
         if self.stock[request.sku] < request.qty:
             return "sold_out"
-        unit_price = product.get("tier_prices", {}).get(tier, product["base_price"])
+        unit_price = price_of(request.sku, tier)
         subtotal = unit_price * request.qty
         coupon_discount = 0
         if request.coupon_id is not None:
@@ -380,6 +409,9 @@ class OrderMachine(RuleBasedStateMachine):
         self.webhooks.append((webhook_id, event))
         if order.status == "reserved":
             assert result == "paid", result
+            if order.amount_due == 0:
+                self.seen["pay:zero"] += 1
+                assert order.points_to_earn == 0
             earned = (order.points_to_earn, order.amount_due // 100)
             order.status, order.sold, order.earned = "paid", True, earned
             self.points[order.member_id] += earned[0]
@@ -452,6 +484,13 @@ class OrderMachine(RuleBasedStateMachine):
         # The orders by status (operators' lists): each order once, under its status, at its time.
         indexed = await client.zrange(k.by_status, 0, -1)
         assert sorted(indexed) == sorted(f"{o.status}|{o.created_ms:013d}|{oid}" for oid, o in stored.items())
+        for o in stored.values():
+            # Money: the tier's price, and the arithmetic of the amount due; nothing earned at 0.
+            assert o.unit_price == price_of(o.sku, o.tier), (o.sku, o.tier, o.unit_price)
+            assert o.subtotal == o.unit_price * o.qty
+            assert o.amount_due == o.subtotal - o.coupon_discount - o.points_discount >= 0, o
+            if o.amount_due == 0:
+                assert (o.points_earned, o.growth_earned) == (0, 0), o
         reserved = [o for o in stored.values() if o.status == "reserved"]
         holding = [stored[o.order_id] for o in self.orders if o.holding]
         sold = {o.order_id for o in self.orders if o.sold}

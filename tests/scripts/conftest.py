@@ -18,7 +18,9 @@ import redis.asyncio as aioredis
 from engine import keys, sessions
 from engine.scripts import Scripts
 from engine.store import Store
-from engine.types import SessionSpec
+from engine.ladder import Ladder
+from engine.types import LadderSpec, SessionSpec
+from tests.helpers import LADDER
 from tests.snapshot import Snapshot, snapshot  # noqa: F401 - the script tests import it from here
 
 # A fixed instant (2025-12-01T12:00:00Z): scripts take "now" from the caller, so every
@@ -106,10 +108,15 @@ def session_spec(**overrides: Any) -> dict[str, Any]:
     return spec
 
 
+# The ladder the script tests' sessions name their tiers from (sessions.define checks
+# every tier name against one; the scripts themselves never read it).
+SCRIPT_LADDER = Ladder.from_spec(msgspec.convert(LADDER, LadderSpec))
+
+
 async def define(store: Store, session_id: str = "S1", **overrides: Any) -> sessions.SessionDef:
     """Define a session with the engine's own code; returns its parsed definition."""
     spec = msgspec.json.decode(json.dumps(session_spec(**overrides)), type=SessionSpec)
-    await sessions.define(store, session_id, spec)
+    await sessions.define(store, session_id, spec, SCRIPT_LADDER)
     store.config.forget(f"session:{session_id}")
     return await sessions.require_def(store, session_id)
 

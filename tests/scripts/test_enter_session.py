@@ -258,11 +258,12 @@ async def test_rows_show_each_tiers_price_opening_and_eligibility(redis, scripts
     assert json.loads(order[1])["amount_due"] == gold[MILK][1]
     opens = gold[FLASH][2]
     assert await reserve(scripts, k, sku="FLASH", member="m-gold", now=opens - 1, order_id="o2",
-                         idem_key="k2") == ["err", "not_open_yet", "gold"]
+                         idem_key="k2") == ["err", "not_open_yet", "gold", 0, "opens_ms", opens]
     assert (await reserve(scripts, k, sku="FLASH", member="m-gold", now=opens, order_id="o3",
                           idem_key="k3"))[0] == "ok"
     assert await reserve(scripts, k, sku="FLASH", member="m-reg", tier="regular", now=opens, order_id="o4",
-                         idem_key="k4") == ["err", "not_open_yet", "regular"]
+                         idem_key="k4") == ["err", "not_open_yet", "regular", 0, "opens_ms",
+                                            regular[FLASH][2]]
     assert await reserve(scripts, k, sku="CHEESE", member="m-reg", tier="regular", order_id="o5",
                          idem_key="k5") == ["err", "not_eligible", "regular"]
 

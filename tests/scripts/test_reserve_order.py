@@ -187,7 +187,8 @@ async def test_percent_coupon_and_base_price(redis, scripts: Scripts, live: Sess
     # Regular pays the base price: 2 x 3990 = 7980; 5 % off is 399; half of 7581, floored, is
     # the points cap (3790).
     assert await reserve(scripts, live.keys, member="m-reg", tier="regular", sku="MILK", qty=2,
-                         coupon=cid(live, 3), points=3791) == ["err", "points_over_cap", "regular"]
+                         coupon=cid(live, 3), points=3791) == ["err", "points_over_cap", "regular", 0,
+                                                                "max_points", 3790]
     result = await reserve(scripts, live.keys, member="m-reg", tier="regular", sku="MILK", qty=2,
                            coupon=cid(live, 3), points=3790)
     order = json.loads(result[1])
@@ -230,10 +231,12 @@ async def test_pending_order_waits_uncounted(redis, scripts: Scripts, live: Sess
 async def test_early_access_is_per_tier(redis, scripts: Scripts, live: SessionDef) -> None:
     k = live.keys
     # FLASH opens at T0+10min, gold 5 minutes earlier.
-    assert await reserve(scripts, k, sku="FLASH", now=T0 + 5 * MINUTE - 1) == ["err", "not_open_yet", "gold"]
+    assert await reserve(scripts, k, sku="FLASH", now=T0 + 5 * MINUTE - 1) == [
+        "err", "not_open_yet", "gold", 0, "opens_ms", T0 + 5 * MINUTE]
     assert (await reserve(scripts, k, sku="FLASH", now=T0 + 5 * MINUTE))[0] == "ok"
     assert await reserve(scripts, k, sku="FLASH", member="m-reg", tier="regular", idem_key="k2",
-                         order_id="o2", now=T0 + 10 * MINUTE - 1) == ["err", "not_open_yet", "regular"]
+                         order_id="o2", now=T0 + 10 * MINUTE - 1) == [
+        "err", "not_open_yet", "regular", 0, "opens_ms", T0 + 10 * MINUTE]
     assert (await reserve(scripts, k, sku="FLASH", member="m-reg", tier="regular", idem_key="k2",
                           order_id="o2", now=T0 + 10 * MINUTE))[0] == "ok"
 
@@ -254,32 +257,40 @@ async def _end(scripts: Scripts, parsed: SessionDef) -> None:
 
 Setup = Callable[[Scripts, SessionDef], Awaitable[None]] | None
 
-REFUSALS: list[tuple[str, str, Setup, dict[str, Any]]] = [
-    ("scheduled", "session_not_live", None, {"now": T0 - 10 * MINUTE - 1}),
-    ("ended by the clock", "session_not_live", None, {"now": T0 + 60 * MINUTE}),
-    ("ended by the operator", "session_not_live", _end, {}),
-    ("no such SKU", "unknown_sku", None, {"sku": "NOPE"}),
-    ("not in the tier's pool", "not_eligible", None, {"sku": "CHEESE", "member": "m-reg", "tier": "regular"}),
-    ("before opening", "not_open_yet", None, {"sku": "FLASH", "now": T0}),
-    ("after closing", "sale_closed", None, {"sku": "GONE"}),
-    ("over the limit at once", "limit_exceeded", None, {"sku": "MILK", "qty": 3}),
-    ("over the limit with earlier orders", "limit_exceeded", _buy_two, {"sku": "MILK", "qty": 1}),
-    ("more than the stock", "sold_out", None, {"sku": "RARE", "qty": 2}),
-    ("no such coupon", "coupon_unavailable", None, {"coupon": "nope-c9"}),
-    ("another member's coupon", "coupon_unavailable", None, {"coupon": "@3"}),
-    ("used coupon", "coupon_unavailable", _use_c2, {"sku": "MILK", "coupon": "@2"}),
-    ("expired coupon", "coupon_unavailable", None, {"coupon": "@2", "now": ENTERED + 60 * MINUTE}),
-    ("below min_spend", "coupon_unavailable", None, {"sku": "MILK", "qty": 1, "coupon": "@1"}),
-    ("points over the cap", "points_over_cap", None, {"sku": "MILK", "qty": 1, "points": 1796}),
+REFUSALS: list[tuple[str, str, Setup, dict[str, Any], list[Any]]] = [
+    # (case, code, setup, reserve's arguments, what the refusal carries after its tier)
+    ("scheduled", "session_not_live", None, {"now": T0 - 10 * MINUTE - 1}, []),
+    ("ended by the clock", "session_not_live", None, {"now": T0 + 60 * MINUTE}, []),
+    ("ended by the operator", "session_not_live", _end, {}, []),
+    ("no such SKU", "unknown_sku", None, {"sku": "NOPE"}, []),
+    ("not in the tier's pool", "not_eligible", None, {"sku": "CHEESE", "member": "m-reg", "tier": "regular"}, []),
+    # Gold's early access: FLASH opens for it 5 minutes before T0+10min.
+    ("before opening", "not_open_yet", None, {"sku": "FLASH", "now": T0}, ["opens_ms", T0 + 5 * MINUTE]),
+    ("after closing", "sale_closed", None, {"sku": "GONE"}, []),
+    ("over the limit at once", "limit_exceeded", None, {"sku": "MILK", "qty": 3}, ["limit", 2, "bought", 0]),
+    ("over the limit with earlier orders", "limit_exceeded", _buy_two, {"sku": "MILK", "qty": 1},
+     ["limit", 2, "bought", 2]),
+    ("more than the stock", "sold_out", None, {"sku": "RARE", "qty": 2}, []),
+    ("no such coupon", "coupon_unavailable", None, {"coupon": "nope-c9"}, ["reason", "unknown"]),
+    ("another member's coupon", "coupon_unavailable", None, {"coupon": "@3"}, ["reason", "not_yours"]),
+    ("used coupon", "coupon_unavailable", _use_c2, {"sku": "MILK", "coupon": "@2"}, ["reason", "used"]),
+    ("expired coupon", "coupon_unavailable", None, {"coupon": "@2", "now": ENTERED + 60 * MINUTE},
+     ["reason", "expired"]),
+    ("below min_spend", "coupon_unavailable", None, {"sku": "MILK", "qty": 1, "coupon": "@1"},
+     ["reason", "min_spend"]),
+    # Gold's 3590, half of it (floored) in points of 1 fen.
+    ("points over the cap", "points_over_cap", None, {"sku": "MILK", "qty": 1, "points": 1796},
+     ["max_points", 1795]),
+    # 5 % off 3590 is 179 (floored): half of 3411, floored.
     ("points over the cap after a coupon", "points_over_cap", None,
-     {"sku": "MILK", "qty": 1, "coupon": "@2", "points": 1706}),
+     {"sku": "MILK", "qty": 1, "coupon": "@2", "points": 1706}, ["max_points", 1705]),
 ]
 
 
 @pytest.mark.parametrize("buyer", ["given tier", "seated"])
-@pytest.mark.parametrize(("case", "code", "setup", "kw"), REFUSALS, ids=[r[0] for r in REFUSALS])
+@pytest.mark.parametrize(("case", "code", "setup", "kw", "extra"), REFUSALS, ids=[r[0] for r in REFUSALS])
 async def test_refusal_writes_nothing(redis, scripts: Scripts, live: SessionDef, case: str, code: str,
-                                      setup: Setup, kw: dict[str, Any], buyer: str) -> None:
+                                      setup: Setup, kw: dict[str, Any], extra: list[Any], buyer: str) -> None:
     """Refused with the tier it was judged at; nothing written, not even the seat: a given
     tier comes with a leader the seat does not have, so a seat written would show."""
     if setup is not None:
@@ -293,7 +304,7 @@ async def test_refusal_writes_nothing(redis, scripts: Scripts, live: SessionDef,
     else:
         kw["leader"] = "L-09"
     before = await snapshot(redis)
-    assert await reserve(scripts, live.keys, **kw) == ["err", code, tier]
+    assert await reserve(scripts, live.keys, **kw) == ["err", code, tier, *([0, *extra] if extra else [])]
     assert await snapshot(redis) == before
 
 
