@@ -64,6 +64,8 @@ def load(client: httpx.Client) -> None:
         raise DemoLoadError(f"POST /v1/members/import rejected {len(rejected)} line(s), first: {rejected[0]}")
     session_path = f"/v1/sessions/{demo_data.SESSION_ID}"
     _check(client.put(session_path, json=demo_data.session()), f"PUT {session_path}")
+    members_day_path = f"/v1/sessions/{demo_data.MEMBERS_DAY_ID}"
+    _check(client.put(members_day_path, json=demo_data.members_day()), f"PUT {members_day_path}")
 
 
 def tour(base_url: str, jwt_secret: str) -> str:
@@ -74,6 +76,7 @@ def tour(base_url: str, jwt_secret: str) -> str:
     leader = mint(jwt_secret, "leader", demo_data.TOUR_LEADER, TOKEN_TTL_S)
     host = mint(jwt_secret, "host", "demo-host", TOKEN_TTL_S)
     s = f"$LB/v1/sessions/{demo_data.SESSION_ID}"
+    md = f"$LB/v1/sessions/{demo_data.MEMBERS_DAY_ID}"
     auth = '-H "Authorization: Bearer'
     pick_coupon = ("python3 -c 'import json,sys; cs=json.load(sys.stdin).get(\"coupons\") or []; "
                    "print(json.dumps(next((c[\"coupon_id\"] for c in cs if c[\"template_id\"]==\"gold-10\" "
@@ -83,7 +86,7 @@ def tour(base_url: str, jwt_secret: str) -> str:
     pick_payment = ("python3 -c 'import json,sys; o=json.load(sys.stdin); "
                     "print(json.dumps({\"order_id\": o.get(\"order_id\"), \"amount\": o.get(\"amount_due\")}))'")
     return f"""
-# ---- livebenefits demo is loaded: 4 tiers, 3 leaders, {demo_data.MEMBER_COUNT} members, live session {demo_data.SESSION_ID}
+# ---- livebenefits demo is loaded: 4 tiers, 3 leaders, {demo_data.MEMBER_COUNT} members, live sessions {demo_data.SESSION_ID} and {demo_data.MEMBERS_DAY_ID}
 # Tokens are valid for 24 h. Paste these into a shell (bash or zsh):
 export LB={base_url}
 export GOLD={gold}
@@ -97,6 +100,8 @@ export HOST={host}
 COUPON=$(curl -s -X POST {s}/enter {auth} $GOLD" | tee /dev/stderr | {pick_coupon}); echo; echo "COUPON=$COUPON"
 
 # 2. The same room's products as gold and as a guest: other prices, no cheese for the guest.
+#    Gold's session-wide 85 % (tier_discounts, 金卡会员全场85折) prices the cheese and the flash
+#    milk; MILK-1L keeps its own gold price (a product's tier price wins).
 curl -s {s}/products {auth} $GOLD"; echo
 curl -s {s}/products {auth} $GUEST"; echo
 
@@ -132,6 +137,13 @@ curl -s $LB/v1/leaders/{demo_data.TOUR_LEADER}/orders {auth} $LEADER"; echo
 curl -s -X POST {s}/questions {auth} $GOLD" -H "Content-Type: application/json" -d '{{"text": "Does the cheese keep a week?"}}'; echo
 curl -s "{s}/questions?state=open" {auth} $HOST"; echo
 curl -s {s}/host/vips {auth} $HOST"; echo
+
+# 10. A members-only room (会员日, min_tier gold): a guest is told why (min_tier and, per product,
+#     "unavailable": "members_only") and refused entry (403 members_only); the gold member enters,
+#     85 % off everything. Black diamond's GIFT-BOX is priced 0 (0元秒杀), paid by an order.paid of 0.
+curl -s {md}/products {auth} $GUEST"; echo
+curl -s -X POST {md}/enter {auth} $GUEST"; echo
+curl -s -X POST {md}/enter {auth} $GOLD"; echo
 
 # More tokens: livebenefits token --role viewer --sub phone:+8613800000002 --ttl 86400
 # Other platform events: livebenefits webhook viewer.watched --data '{{"session_id": "{demo_data.SESSION_ID}", ...}}'

@@ -1,4 +1,4 @@
-"""What ``livebenefits serve --demo`` loads: a ladder, three leaders, 300 members, one live room.
+"""What ``livebenefits serve --demo`` loads: a ladder, three leaders, 300 members, two live rooms.
 
 Everything is deterministic except the session's times, which are set around "now" on
 every start so the room is live whenever the demo runs. All of it is sent as upserts,
@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 
 SESSION_ID = "demo-live"
+# A members-only room (会员日): gold and up only; black diamond's gift box is free (0元秒杀).
+MEMBERS_DAY_ID = "demo-members-day"
 # The member the printed tour acts as: gold, bound to L-01, with points to spend.
 TOUR_MEMBER = "m-0001"
 TOUR_PHONE = "phone:+8613800000001"
@@ -78,6 +80,9 @@ def session(now: datetime | None = None) -> dict[str, Any]:
         "ends_at": _at(now + timedelta(hours=3)),
         "points_multiplier": 2.0,
         "reservation_minutes": 15,
+        # 金卡会员全场85折: gold pays 85 % wherever a product has no gold price of its own
+        # (MILK-1L's 3590 wins; the cheese and the flash milk are 85 % off for gold).
+        "tier_discounts": {"gold": 15},
         "products": [
             {"sku": "MILK-1L", "name": "A2 milk 1L", "base_price": 3990,
              "tier_prices": {"silver": 3790, "gold": 3590, "black_diamond": 2990},
@@ -96,5 +101,25 @@ def session(now: datetime | None = None) -> dict[str, Any]:
              "value": 1000, "min_spend": 5000, "budget": 500, "valid_minutes": 120},
             {"template_id": "all-5pct", "tiers": None, "kind": "percent_off",
              "value": 5, "min_spend": 0, "budget": 10000, "valid_minutes": 60},
+        ],
+    }
+
+
+def members_day(now: datetime | None = None) -> dict[str, Any]:
+    """会员日: a room for gold and up only (entry and orders below gold are 403
+    ``members_only``), gold 85 % off everything, black diamond's gift box free."""
+    now = now or datetime.now(timezone.utc)
+    return {
+        "title": "Members' day (会员日: 仅对金卡及以上会员开放)",
+        "starts_at": _at(now - timedelta(minutes=10)),
+        "ends_at": _at(now + timedelta(hours=3)),
+        "reservation_minutes": 15,
+        "min_tier": "gold",
+        "tier_discounts": {"gold": 15},
+        "products": [
+            {"sku": "GIFT-BOX", "name": "Members' gift box (黑金会员0元秒杀)", "base_price": 19900,
+             "tier_prices": {"black_diamond": 0}, "stock": 20, "per_member_limit": 1},
+            {"sku": "YOGURT-6", "name": "Greek yogurt, 6 cups", "base_price": 5990, "stock": 500,
+             "per_member_limit": 3},
         ],
     }

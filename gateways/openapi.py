@@ -11,7 +11,7 @@ import importlib.metadata
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -45,6 +45,13 @@ class Problem(msgspec.Struct):
     status: int
     detail: str
     code: str
+    # Extension members (RFC 9457): present with the refusal that carries them.
+    min_tier: str | None = None
+    opens_at: str | None = None
+    limit: int | None = None
+    bought: int | None = None
+    max_points: int | None = None
+    reason: Literal["expired", "min_spend", "used", "not_yours", "unknown"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +128,9 @@ _TOO_LARGE = "payload_too_large"  # enter and order bodies over 16 KiB (gateways
 
 OPERATIONS: tuple[Operation, ...] = (
     # operator
-    Operation("PUT", "/v1/tiers", "Replace the tier ladder", ("operator",), LadderSpec, LadderSpec),
+    Operation("PUT", "/v1/tiers", "Replace the tier ladder", ("operator",), LadderSpec, LadderSpec,
+              notes="Members-only rooms (a session's `min_tier`) admit by the new ladder's order at once; a "
+                    "ladder without a tier such a session names is 422 at `$.tiers`."),
     Operation("GET", "/v1/tiers", "Read the tier ladder", ("operator", "viewer", "leader"), response=LadderSpec),
     Operation("PUT", "/v1/settings", "Replace the program rules", ("operator",), ProgramSpec, ProgramSpec),
     Operation("GET", "/v1/settings", "Read the program rules", ("operator",), response=ProgramSpec),
@@ -134,7 +143,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/v1/members/{member_id}", "Read a member", ("operator",), response=Member,
               errors=("unknown_member",)),
     Operation("PUT", "/v1/sessions/{session_id}", "Create or replace a live session", ("operator",),
-              SessionSpec, SessionView, errors=(_BUSY,)),
+              SessionSpec, SessionView, errors=(_BUSY,),
+              notes="Every tier name it gives (`tier_prices` and `early_access` keys, a product's or coupon's "
+                    "`tiers`, `vip_min_tier`, `min_tier`, `tier_discounts` keys) must be a tier of the ladder: "
+                    "422 naming the field (e.g. `$.products[0].tier_prices.platinum`), nothing stored. "
+                    "`tier_discounts` (1-100 percent off every product for a tier) price a product for the "
+                    "tier where it has no `tier_prices` entry for it: base_price x (100 - pct) / 100, rounded "
+                    "half up to the fen; a product's own tier price wins. `min_tier` makes the room "
+                    "members-only: entry and orders below it (guests always) are 403 `members_only`."),
     Operation("GET", "/v1/sessions", "Every session kept (not yet retired), soonest start first", ("operator",),
               response=SessionList),
     Operation("GET", "/v1/sessions/{session_id}", "Read a session with its state and stock", ("operator",),
@@ -158,15 +174,27 @@ OPERATIONS: tuple[Operation, ...] = (
               notes="Taking stock left below zero is 422 `invalid_request` at `$.delta`."),
     # viewer
     Operation("POST", "/v1/sessions/{session_id}/enter", "Enter a live room", ("viewer",), EnterRequest, Entry,
-              body="optional", errors=("unknown_session", "session_ended", _BUSY, _TOO_LARGE)),
+              body="optional", errors=("unknown_session", "session_ended", "members_only", _BUSY, _TOO_LARGE),
+              notes="A members-only room (`min_tier`) refuses a viewer below it (a guest always) with 403 "
+                    "`members_only`, the problem carrying `min_tier`; nothing is written."),
     Operation("GET", "/v1/sessions/{session_id}/products", "Products as the viewer's tier sees them", ("viewer",),
-              response=ProductList, errors=("unknown_session", _BUSY)),
+              response=ProductList, errors=("unknown_session", _BUSY),
+              notes="`price` is what this viewer's tier pays (its `tier_prices` entry, else the session's "
+                    "`tier_discounts`, else `base_price`). In a members-only room a viewer below `min_tier` "
+                    "still gets 200: the list carries `min_tier` and each product `unavailable: members_only`."),
     Operation("POST", "/v1/sessions/{session_id}/orders", "Reserve an order", ("viewer",), OrderRequest, Order,
               status=201, params=_IDEMPOTENCY,
               errors=("idempotency_key_missing", "not_eligible", "unknown_session", "unknown_sku",
                       "session_not_live", "not_open_yet", "sale_closed", "sold_out", "limit_exceeded",
-                      "coupon_unavailable", "insufficient_points", "points_over_cap", _BUSY,
-                      "idempotency_key_reused", _TOO_LARGE)),
+                      "coupon_unavailable", "insufficient_points", "points_over_cap", "members_only", _BUSY,
+                      "idempotency_key_reused", _TOO_LARGE),
+              notes="Refusals carry what the caller needs (problem+json extension members): `not_open_yet` "
+                    "`opens_at` (RFC 3339, when it opens for this viewer's tier, early access included); "
+                    "`limit_exceeded` `limit` and `bought` (units already bought here); `points_over_cap` "
+                    "`max_points` (the most points this order may use); `coupon_unavailable` `reason` "
+                    "(`expired`, `min_spend`, `used`, `not_yours` or `unknown`); `members_only` `min_tier`. "
+                    "A product priced 0 for the tier (0元秒杀) is reserved with `amount_due` 0 and paid by an "
+                    "`order.paid` of amount 0; it earns no points and no commission."),
     Operation("POST", "/v1/orders/{order_id}/cancel", "Cancel one's own reserved order", ("viewer",),
               response=Order, errors=("unknown_order", "invalid_state")),
     Operation("GET", "/v1/me", "The viewer's tier, growth, points and coupons", ("viewer",), response=Me),

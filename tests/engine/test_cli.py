@@ -356,6 +356,14 @@ def _run_the_tour(out: str, exports: dict[str, str]) -> None:
     assert re.search(r'^\{"questions":\[\{', done.stdout, flags=re.M), done.stdout
     assert re.search(r'^\{"session_id":"demo-live","vip_min_tier":"black_diamond","vips":\[', done.stdout,
                      flags=re.M), done.stdout
+    # The members-only room: a guest sees why (min_tier, each product members_only) and is
+    # refused entry; the gold member enters at 85 % off (GIFT-BOX 19900 -> 16915).
+    assert re.search(r'^\{"tier":"guest","products":\[\{.*"unavailable":"members_only".*\],"min_tier":"gold"\}$',
+                     done.stdout, flags=re.M), done.stdout
+    assert re.search(r'^\{.*"status":403,.*"code":"members_only","min_tier":"gold"\}$', done.stdout,
+                     flags=re.M), done.stdout
+    assert re.search(r'^\{"session_id":"demo-members-day",.*"tier":"gold".*"sku":"GIFT-BOX","name":"[^"]*",'
+                     r'"base_price":19900,"price":16915,', done.stdout, flags=re.M), done.stdout
 
 
 @pytest.mark.slow
