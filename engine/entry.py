@@ -64,7 +64,12 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
     if state_at(parsed, now) == "ended":
         raise DomainError("session_ended", f"session {session_id!r} has ended")
     ref = await _valid_leader_ref(store, leader_ref)
-    member_id, _ = await members.resolve(store, identity, ref)
+    # A members-only room writes nothing for a viewer it refuses, not even the leader a
+    # share link brings: the ref is remembered or bound only once the script admitted it.
+    gated = parsed.spec.min_tier is not None
+    member_id, _ = await members.resolve(store, identity, "" if gated else ref)
+    if gated and member_id is None:
+        raise members_only(parsed.spec.min_tier or "")  # a guest is below every tier
     ladder = await store.config.ladder()
     generation = await roster.generation(store, ladder)
     if member_id is None:
@@ -72,14 +77,17 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
                                                           generation)
     else:
         member, (parsed, result) = await asyncio.gather(
-            members.load_and_bind_leader(store, member_id, ref),
+            members.load_and_bind_leader(store, member_id, "" if gated else ref),
             _enter_room(store, parsed, member_id, member_id, "", now, webhook_id, generation))
         if result.outcome == "unseated":
             tier = ladder.tier_for(member.growth).name if member else GUEST
             seat = (member_id, tier, ladder.multiplier_milli(tier), member.leader_id or "") if member else None
             parsed, result = await _enter_room(store, parsed, member_id if member else identity,
                                                member_id if member else "", tier, now, webhook_id, generation, seat)
-        elif member is not None and (result.seat_leader != (member.leader_id or "")
+        if gated and ref and member is not None and member.leader_id is None:
+            # Admitted: now the share link's leader binds, and the seat follows below.
+            member = await members.load_and_bind_leader(store, member_id, ref)
+        if member is not None and (result.seat_leader != (member.leader_id or "")
                                      or result.tier != ladder.tier_for(member.growth).name):
             # The seat lags the record (a leader bound just now, a tier change in flight):
             # this entry was served at the seat's tier; the next order is at the record's.

@@ -184,7 +184,8 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
     session_id = parsed.session_id
     now = now_ms()
     if buyer.guest:
-        if request.points > 0:
+        if request.points > 0 and parsed.spec.min_tier is None:
+            # (In a members-only room the more useful answer is that it is members-only.)
             raise _refused(session_id, buyer.tier, "insufficient_points", "a guest has no points")
         try:
             _precheck(parsed, request, buyer.tier, now)

@@ -124,7 +124,9 @@ async def _joined(store: Store, webhook_id: str, session_id: str, identities: li
     except DomainError as exc:
         if exc.code == "unknown_session":
             raise _unknown_session(session_id) from None
-        if exc.code == "session_ended":
+        if exc.code in ("session_ended", "members_only"):
+            # Nothing to apply (a members-only room does not let this viewer in), and
+            # nothing for the platform to send again.
             return "ignored"
         raise
     return "conflict" if conflict else "applied"

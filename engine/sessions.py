@@ -47,9 +47,9 @@ def check_tier_names(spec: SessionSpec, ladder: Ladder) -> None:
     stored and silently match no member. InvalidInput names the first unknown one."""
     known = {t.name for t in ladder.tiers}
 
-    def check(name: str, at: Field, what: str = "") -> None:
+    def check(name: str, at: Field) -> None:
         if name not in known:
-            raise invalid(at, f"{what or name!r} is not a tier of the ladder ({', '.join(sorted(known))})")
+            raise invalid(at, f"{name!r} is not a tier of the ladder ({', '.join(sorted(known))})")
 
     for i, p in enumerate(spec.products):
         for name in p.tier_prices:

@@ -22,6 +22,8 @@ nothing is written; the caller reads the member and calls again with ARGV[4], wh
 (re)writes the seat. The session's clock fields are mirrored in each product hash, and
 the order and unit counters by tier live there too: the common path is seven commands
 (the seventh indexes the order by its status).
+A members-only room (the session's min_tier) lists the tiers it admits in the product's
+"admit" field (written by define_session): any other tier is refused "members_only".
 The funnel's unique buyers by tier ("b:<tier>") are counted there as well, by the
 buyer's first order in the session (its seat's order count becomes 1): one more field
 in the HMGET and HSET the order already makes, no extra command.
@@ -123,7 +125,9 @@ if now < opens then return refuse('not_open_yet', 'opens_ms', opens) end
 if now >= tonumber(p[9]) then return refuse('sale_closed') end
 
 local bought = tonumber(r[2] or 0)
-if bought + qty > tonumber(p[7]) then return refuse('limit_exceeded', 'limit', tonumber(p[7]), 'bought', bought) end
+if bought + qty > tonumber(p[7]) then
+  return refuse('limit_exceeded', 'limit', tonumber(p[7]), 'bought', bought)
+end
 local stock = tonumber(p[11])
 if stock < qty then return refuse('sold_out') end
 

@@ -119,16 +119,36 @@ def members_only_session(**overrides: Any) -> dict[str, Any]:
 
 
 async def test_members_only_room_refuses_entry_below_min_tier(api: Api, redis) -> None:
-    await api.setup(session=members_only_session(), members=MEMBERS)
+    gold_free = {"member_id": "m-gold3", "identities": ["phone:13800000009"], "growth": 5000, "points": 0}
+    await api.setup(session=members_only_session(), members=[*MEMBERS, gold_free])
     for sub in (GUEST_SUB, REGULAR_SUB, SILVER_SUB):
-        before = await snapshot(redis)
-        body = assert_problem(await api.enter(sub), 403, "members_only")
-        assert body["min_tier"] == "gold"
-        assert_unchanged(before, await snapshot(redis))
+        for body in ({}, {"leader_ref": "L-02"}):  # a share link's leader is not bound either
+            before = await snapshot(redis)
+            problem = assert_problem(await api.enter(sub, **body), 403, "members_only")
+            assert problem["min_tier"] == "gold"
+            assert_unchanged(before, await snapshot(redis))
+    assert (await api.member("m-silver"))["leader_id"] is None
     for sub in (GOLD_SUB, DIAMOND_SUB):
         r = await api.enter(sub)
         assert r.status_code == 200, r.text
+    # Admitted, a member without a leader is bound to the share link's, seat included.
+    r = await api.enter("phone:13800000009", leader_ref="L-02")
+    assert r.status_code == 200 and r.json()["leader_id"] == "L-02", r.text
+    order = await api.order("phone:13800000009", "k1", sku="MILK-1L", qty=1)
+    assert order.status_code == 201 and order.json()["leader_id"] == "L-02", order.text
     assert (await api.session())["min_tier"] == "gold"
+
+
+async def test_platform_join_below_min_tier_is_ignored(api: Api) -> None:
+    """The platform's viewer.joined for a viewer the room refuses: acknowledged, nothing entered."""
+    await api.setup(session=members_only_session(), members=MEMBERS)
+    for identities in (["wechat:oJoinGuest"], [SILVER_SUB]):
+        r = await api.webhook("viewer.joined", session_id="S1", identities=identities)
+        assert r.status_code == 204, r.text
+    r = await api.webhook("viewer.joined", session_id="S1", identities=[GOLD_SUB])
+    assert r.status_code == 204, r.text
+    stats = (await api.http.get("/v1/sessions/S1/stats", headers=api.operator)).json()
+    assert {tier: row["entries"] for tier, row in stats["tiers"].items() if row["entries"]} == {"gold": 1}
 
 
 async def test_members_only_room_says_why_in_products(api: Api) -> None:
@@ -153,6 +173,9 @@ async def test_members_only_room_refuses_orders_below_min_tier(api: Api, redis) 
         # Nothing written but the order-attempt budget of a member's tries.
         after = await snapshot(redis)
         assert {k for k in after if after.get(k) != before.get(k)} <= {k for k in after if k.endswith(":roster")}
+    # A guest spending points is told the room is members-only (not that it has no points).
+    body = assert_problem(await api.order(GUEST_SUB, "kp", sku="MILK-1L", qty=1, points=10), 403, "members_only")
+    assert body["min_tier"] == "gold"
     assert await api.stock("MILK-1L") == 1000
     r = await api.order(GOLD_SUB, "kg", sku="MILK-1L", qty=1)
     assert r.status_code == 201, r.text
@@ -222,6 +245,7 @@ async def test_refusals_carry_what_the_caller_needs(api: Api) -> None:
     """not_open_yet's opens_at (this tier's, early access included), limit_exceeded's limit and
     bought, points_over_cap's max_points, coupon_unavailable's reason: over HTTP, as problem+json."""
     spec = live_session()
+    spec["products"].append({"sku": "SOAP", "name": "Soap", "base_price": 1999, "stock": 100})
     opens = datetime.fromisoformat(at(1800)).replace(microsecond=0)
     spec["products"].append({"sku": "FLASH", "name": "Flash", "base_price": 1000, "stock": 10,
                              "opens_at": opens.isoformat(), "early_access": {"gold": 600}})
@@ -252,3 +276,8 @@ async def test_refusals_carry_what_the_caller_needs(api: Api) -> None:
     body = assert_problem(await api.order(DIAMOND_SUB, "c3", sku="MILK-1L", qty=1, coupon_id=gold10), 409,
                           "coupon_unavailable")
     assert body["reason"] == "not_yours"
+    pct5 = next(c["coupon_id"] for c in coupons if c["template_id"] == "all-5pct")
+    assert (await api.order(GOLD_SUB, "c4", sku="SOAP", qty=1, coupon_id=pct5)).status_code == 201
+    body = assert_problem(await api.order(GOLD_SUB, "c5", sku="SOAP", qty=1, coupon_id=pct5), 409,
+                          "coupon_unavailable")
+    assert body["reason"] == "used"

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from engine import gauges, keys
 from engine.settings import Settings
 from engine.store import close_store, open_store
-from tests.helpers import Api, at, in_process, live_session
+from tests.helpers import LADDER, Api, at, in_process, live_session
 from tests.payments.support import assert_problem
 
 from .scrape import Scrape
@@ -78,6 +78,8 @@ async def test_a_scrape_reads_only_live_and_recently_ended_sessions(api: Api, ob
                                                                    settings: Settings) -> None:
     """300 sessions that ended two hours ago cost a scrape nothing but their cached definitions."""
     old = [f"old-{n:03d}" for n in range(300)]
+    # The ladder first: a session's tier names must be on it.
+    assert (await api.http.put("/v1/tiers", json=LADDER, headers=api.operator)).status_code == 200
     for session_id in old:
         await define(api, session_id, starts_at=at(-4 * 3600), ends_at=at(-2 * 3600))
     await define(api, "live-now")

@@ -9,7 +9,7 @@ import json
 from engine.store import Store
 from engine.scripts import Scripts
 from tests.scripts.conftest import (
-    CHEESE, FLASH, MILK, RARE, T0, define, enter, readable, reserve, seat, snapshot,
+    CHEESE, FLASH, MILK, RARE, define, enter, readable, reserve, seat, snapshot,
 )
 
 
