@@ -178,5 +178,12 @@ async def test_erasure_keeps_counters_and_refuses_tokens(api: Api, redis) -> Non
     assert (r.status_code, r.json()["code"]) == (403, "member_erased")
     r = await api.http.delete("/v1/members/m-404", headers=api.operator)
     assert (r.status_code, r.json()["code"]) == (404, "unknown_member")
+    # The platform's events about the erased viewer are acknowledged and change nothing.
+    for kind, data in [("viewer.joined", {"identities": [GOLD_PHONE, "wechat:oFresh"]}),
+                       ("viewer.watched", {"identity": GOLD_PHONE, "minutes": 60})]:
+        r = await api.webhook(kind, session_id="S1", **data)
+        assert r.status_code == 204, r.text
+    assert await api.member("m-gold") == after
+    assert await redis.hget(keys.IdentityKeys("wechat:oFresh").owners, "wechat:oFresh") is None
     # Another member is untouched.
     assert (await api.enter("phone:13800000002")).status_code == 200
