@@ -114,6 +114,10 @@ async def link_identities(store: Store, identities: list[str]) -> tuple[str | No
         return known[0], True
     member_id = known[0]
     unknown = [i for i, o in zip(identities, owners) if o is None and not i.startswith("member:")]
+    if unknown:
+        # An erased member (named by a member: identity) takes no identity again: this
+        # raises member_erased, which the platform inbox acknowledges and ignores.
+        await load_and_bind_leader(store, member_id)
     conflict = False
     linked = []
     for identity in unknown:

@@ -180,6 +180,7 @@ async def test_erasure_keeps_counters_and_refuses_tokens(api: Api, redis) -> Non
     assert (r.status_code, r.json()["code"]) == (404, "unknown_member")
     # The platform's events about the erased viewer are acknowledged and change nothing.
     for kind, data in [("viewer.joined", {"identities": [GOLD_PHONE, "wechat:oFresh"]}),
+                       ("viewer.joined", {"identities": ["member:m-gold", "wechat:oFresh"]}),
                        ("viewer.watched", {"identity": GOLD_PHONE, "minutes": 60})]:
         r = await api.webhook(kind, session_id="S1", **data)
         assert r.status_code == 204, r.text
