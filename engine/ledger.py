@@ -30,6 +30,8 @@ from .types import GrowthMovementRequest, Ledger, LedgerEntry, MovementResult, P
 
 # As many as lua_scripts/_ledger.lua keeps (LEDGER_LENGTH).
 LEDGER_LENGTH = 20
+# The channel of the live room's own movements (lua_scripts/_ledger.lua's callers).
+LIVE = "live"
 # An Idempotency-Key is remembered this long (the contract's "at least 24 h").
 REMEMBER_MS = 25 * 3600 * 1000
 
@@ -47,6 +49,8 @@ async def move(store: Store, member_id: str, what: Literal["points", "growth"],
     per ``idempotency_key``; a replay answers the first result."""
     if request.delta == 0:
         raise InvalidInput(("delta",), "delta must not be 0: positive earns, negative burns")
+    if request.channel == LIVE:
+        raise InvalidInput(("channel",), f"`{LIVE}` is the live room's own channel: name the other channel")
     mk = keys.MemberKeys(member_id)
     result = await calls.apply_movement(store.scripts, mk, idempotency_key=idempotency_key, what=what,
                                         delta=request.delta, channel=request.channel, reason=request.reason,

@@ -247,7 +247,8 @@ _MEMBER_ID_OPERATIONS: tuple[Operation, ...] = (
               PointsMovementRequest, MovementResult, params=_IDEMPOTENCY,
               errors=("idempotency_key_missing", "unknown_member", "insufficient_points", "member_erased",
                       "idempotency_key_reused"),
-              notes="`delta` non-zero: positive earns, negative burns; `channel` a name (`pos`, `mall`); `reason` "
+              notes="`delta` non-zero: positive earns, negative burns; `channel` a name (`pos`, `mall`; not "
+                    "`live`, the live room's own); `reason` "
                     "up to 200 characters. Burning below zero is 409 `insufficient_points` (the detail says the "
                     "points available) and changes nothing. The same key and body within 24 h answers the first "
                     "result; the same key with another body is 422 `idempotency_key_reused`. Keys are per member."),

@@ -67,7 +67,7 @@ async def test_bad_input_names_the_field_and_changes_nothing(api: Api) -> None:
     assert "Idempotency-Key" in r.json()["detail"]
     cases = [({"delta": 0, "channel": "pos"}, "$.delta"), ({"delta": 1, "channel": "POS!"}, "$.channel"),
              ({"delta": 1, "channel": "pos", "reason": "x" * 201}, "$.reason"), ({"channel": "pos"}, "delta"),
-             ({"delta": 1.5, "channel": "pos"}, "$.delta"), ({"delta": 1, "channel": "pos", "extra": 1}, "extra")]
+             ({"delta": 1.5, "channel": "pos"}, "$.delta"), ({"delta": 1, "channel": "live"}, "$.channel"), ({"delta": 1, "channel": "pos", "extra": 1}, "extra")]
     for body, field in cases:
         r = await points(api, "m-gold", "k", **body)
         assert (r.status_code, r.json()["code"]) == (422, "invalid_request"), (body, r.text)
