@@ -183,7 +183,7 @@ class TagKeys:
 class MemberKeys:
     """Keys of the bucket a member lives in."""
 
-    __slots__ = ("bucket", "members", "holds", "ledger", "events")
+    __slots__ = ("bucket", "members", "holds", "ledger", "events", "member_id", "moves")
 
     def __init__(self, member_id: str) -> None:
         self.bucket = member_bucket(member_id)
@@ -192,18 +192,37 @@ class MemberKeys:
         self.holds = f"{base}:holds"
         self.ledger = f"{base}:ledger"
         self.events = f"{base}:events"
+        self.member_id = member_id
+        # The member's last 20 movements of points and growth, newest first
+        # (lua_scripts/_ledger.lua): what GET /v1/members/{id}/ledger reads. A list per
+        # member, because LPUSH + LTRIM keep it bounded in one step.
+        self.moves = f"{base}:moves:{member_id}"
+
+    def movement_key(self, idempotency_key: str) -> str:
+        """Where a movement from another channel remembers its Idempotency-Key, for 24 h
+        (hashed: the caller's key may be 255 bytes of anything)."""
+        digest = hashlib.blake2b(f"{self.member_id}\n{idempotency_key}".encode(), digest_size=16).hexdigest()
+        return f"{PREFIX}:{{m:{self.bucket}}}:mv:{digest}"
 
 
 class IdentityKeys:
     """Keys of the bucket an identity lives in."""
 
-    __slots__ = ("bucket", "owners", "guest_refs")
+    __slots__ = ("bucket", "owners", "guest_refs", "erased")
 
     def __init__(self, identity: str) -> None:
         self.bucket = identity_bucket(identity)
         base = f"{PREFIX}:{{i:{self.bucket}}}"
         self.owners = f"{base}:owners"
         self.guest_refs = f"{base}:guest_refs"
+        # Digests of identities whose member was erased -> until when their tokens are
+        # refused (lua_scripts/forget_identity.lua).
+        self.erased = f"{base}:erased"
+
+
+def identity_digest(identity: str) -> str:
+    """What an erased identity is remembered as: not its text (a phone number)."""
+    return hashlib.blake2b(identity.encode(), digest_size=16, person=b"lb-erased").hexdigest()
 
 
 class LeaderKeys:

@@ -19,6 +19,7 @@ import msgspec
 from lua_scripts import calls
 
 from . import display_names, keys, metrics, roster
+from .clock import now_ms
 from .errors import DomainError
 from .identity import InvalidIdentity, member_named, normalise
 from .store import Store
@@ -45,6 +46,17 @@ class MemberState:
     points: int
     leader_id: str | None
     identities: list[str]
+    erased: bool = False
+
+
+# An identity whose member was erased: resolve_identity.lua's answer, never a member id
+# (ids hold no "!").
+ERASED = "!erased"
+
+
+def member_erased(member_id: str) -> DomainError:
+    """The refusal of a token of (an identity of) a member whose personal data was erased."""
+    return DomainError("member_erased", f"member {member_id!r} was erased; its tokens are no longer accepted")
 
 
 def _split(joined: str) -> list[str]:
@@ -60,21 +72,30 @@ async def resolve(store: Store, identity: str, leader_ref: str = "") -> tuple[st
     if owner is not None:
         return owner, ""
     k = keys.IdentityKeys(identity)
-    owner, guest_ref = await calls.resolve_identity(store.scripts, k, identity=identity, leader_ref=leader_ref)
+    owner, guest_ref = await calls.resolve_identity(store.scripts, k, identity=identity, leader_ref=leader_ref,
+                                                    now=now_ms())
+    if owner == ERASED:
+        raise DomainError("member_erased", "the member of this identity was erased; its tokens are no longer accepted")
     if owner:
         store.owners[identity] = owner
         return owner, ""
     return None, guest_ref
 
 
-async def load_and_bind_leader(store: Store, member_id: str, leader_ref: str = "") -> MemberState | None:
+async def load_and_bind_leader(store: Store, member_id: str, leader_ref: str = "",
+                               erased_too: bool = False) -> MemberState | None:
     """The member as it is now; bound to ``leader_ref`` first if it has no leader yet
-    (touch_member.lua: the read and that one write are one script)."""
+    (touch_member.lua: the read and that one write are one script). An erased member
+    is refused (``member_erased``): every viewer path reads its member here, or from a
+    seat that erasure made stale, which leads here. Operators pass ``erased_too``."""
     found = await calls.touch_member(store.scripts, keys.MemberKeys(member_id), member_id=member_id,
                                      leader_ref=leader_ref)
     if found is None:
         return None
-    return MemberState(member_id, found.growth, found.points, found.leader_id or None, _split(found.identities))
+    if found.erased and not erased_too:
+        raise member_erased(member_id)
+    return MemberState(member_id, found.growth, found.points, found.leader_id or None, _split(found.identities),
+                       found.erased)
 
 
 async def link_identities(store: Store, identities: list[str]) -> tuple[str | None, bool]:
@@ -93,6 +114,10 @@ async def link_identities(store: Store, identities: list[str]) -> tuple[str | No
         return known[0], True
     member_id = known[0]
     unknown = [i for i, o in zip(identities, owners) if o is None and not i.startswith("member:")]
+    if unknown:
+        # An erased member (named by a member: identity) takes no identity again: this
+        # raises member_erased, which the platform inbox acknowledges and ignores.
+        await load_and_bind_leader(store, member_id)
     conflict = False
     linked = []
     for identity in unknown:
@@ -138,12 +163,12 @@ async def enrol(store: Store, identity: str, leader_ref: str, candidate: str) ->
 
 
 async def get(store: Store, member_id: str) -> Member:
-    state = await load_and_bind_leader(store, member_id)
+    state = await load_and_bind_leader(store, member_id, erased_too=True)
     if state is None:
         raise DomainError("unknown_member", f"no member {member_id!r}")
     ladder = await store.config.ladder()
     return Member(member_id, ladder.tier_for(state.growth).name, state.growth, state.points,
-                  state.leader_id, state.identities, await display_names.full_name(store, member_id))
+                  state.leader_id, state.identities, await display_names.full_name(store, member_id), state.erased)
 
 
 # --- import ---------------------------------------------------------------------------

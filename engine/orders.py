@@ -249,14 +249,15 @@ async def _finish_pending(store: Store, parsed: SessionDef, order: StoredOrder, 
     # A guest's hold is of 0 points: it still marks the order as settled for the sweeper.
     mk = keys.MemberKeys(order.member_id)
     held = await calls.hold_points(store.scripts, mk, member_id=order.member_id, order_id=order.order_id,
-                                   points=order.points_used)
+                                   points=order.points_used, now=now_ms())
     k = parsed.keys
     if held.outcome == "ok":
         confirmed = await calls.confirm_order(store.scripts, k, k.product(order.sku), order_id=order.order_id)
         if confirmed.outcome == "ok":
             return decode_order(confirmed.value)
         # The sweeper gave this order up while we waited: give the points back.
-        await calls.release_points(store.scripts, mk, member_id=order.member_id, order_id=order.order_id)
+        await calls.release_points(store.scripts, mk, member_id=order.member_id, order_id=order.order_id,
+                                   now=now_ms())
         raise _refused(parsed.session_id, order.tier, "request_in_progress",
                        "the order took too long and was released; retry")
     await release(store, order, "aborted")
@@ -282,7 +283,7 @@ async def release(store: Store, order: StoredOrder, to: str, caller: str = "") -
 async def finish_points_release(store: Store, order: StoredOrder) -> None:
     """The member-slot half of a release: points back (idempotent), then the outbox entry goes."""
     await calls.release_points(store.scripts, keys.MemberKeys(order.member_id), member_id=order.member_id,
-                               order_id=order.order_id)
+                               order_id=order.order_id, now=now_ms())
     await store.client.zrem(keys.TagKeys(keys.session_tag(order.session_id)).outbox,
                             keys.outbox_entry(keys.OUTBOX_RELEASE_POINTS, order.order_id))
 

@@ -76,7 +76,7 @@ async def finish_credit(store: Store, order: StoredOrder) -> Outcome:
     """Points and growth to the member, then the order to its leader; outbox entry gone."""
     credited = await calls.credit_member(
         store.scripts, keys.MemberKeys(order.member_id), member_id=order.member_id, order_id=order.order_id,
-        points=order.points_earned, growth=order.growth_earned, unassigned=leaders.UNASSIGNED)
+        points=order.points_earned, growth=order.growth_earned, unassigned=leaders.UNASSIGNED, now=now_ms())
     if credited.outcome == "err":
         # Only a member record lost outside the engine gets here: nothing to credit.
         log.error("order %s paid, but member %s is missing: not credited", order.order_id, order.member_id)
@@ -132,7 +132,7 @@ async def refund(store: Store, order_id: str) -> Outcome:
 async def finish_debit(store: Store, order: StoredOrder) -> Outcome:
     """Earned points and growth back out, spent points back in, the leader told."""
     debited = await calls.debit_member(store.scripts, keys.MemberKeys(order.member_id), member_id=order.member_id,
-                                       order_id=order.order_id)
+                                       order_id=order.order_id, now=now_ms())
     if debited.outcome == "err":
         log.error("order %s refunded, but member %s is missing: nothing to take back",
                   order.order_id, order.member_id)

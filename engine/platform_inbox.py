@@ -40,7 +40,7 @@ async def receive(store: Store, webhook_id: str, event: PlatformEvent) -> str:
             return kept or "duplicate"
         raise DomainError("request_in_progress", "this webhook-id is being applied; retry later")
     try:
-        result = await apply(store, webhook_id, event)
+        result = await _apply_unless_erased(store, webhook_id, event)
     except BaseException:
         await store.client.delete(seen)
         raise
@@ -62,6 +62,17 @@ def _unknown_session(session_id: str) -> DomainError:
 async def _require_session(store: Store, session_id: str) -> None:
     if await sessions.load_def(store, session_id) is None:
         raise _unknown_session(session_id)
+
+
+async def _apply_unless_erased(store: Store, webhook_id: str, event: PlatformEvent) -> str:
+    """An event about a viewer whose member was erased is acknowledged and ignored: the
+    platform cannot un-send it, and a refusal would only make it retry."""
+    try:
+        return await apply(store, webhook_id, event)
+    except DomainError as exc:
+        if exc.code == "member_erased":
+            return "ignored"
+        raise
 
 
 async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:

@@ -243,6 +243,8 @@ class Member(msgspec.Struct, omit_defaults=True):
     # In full: only operators read this (the host sees it masked). Absent when the
     # member has none (the answer is then what it was before names existed).
     display_name: str | None = None
+    # Present (true) only once the member's personal data was erased (DELETE /v1/members/{id}).
+    erased: bool = False
 
 
 class Me(msgspec.Struct):
@@ -386,3 +388,54 @@ def validation_message(exc: Exception) -> str:
         pattern = found[1].encode().decode("unicode_escape")
         return f"Expected {_PATTERN_WORDS[pattern]}" if pattern in _PATTERN_WORDS else found[0]
     return _REGEX.sub(words, str(exc))
+
+
+# --- points and growth from other channels, and the member's ledger (engine/ledger.py) ---
+
+# An id-like word naming where a movement came from: "pos", "mall", "mini_program".
+# The pattern of a tier name, so a refusal reads "Expected a name: ..." (_PATTERN_WORDS).
+Channel = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}(?!\n)$")]
+Reason = Annotated[str, Meta(max_length=200)]
+# Non-zero is checked by the engine (msgspec has no "not equal"), bounded like balances.
+PointsDelta = Annotated[int, Meta(ge=-10**12, le=10**12)]
+GrowthDelta = Annotated[int, Meta(ge=1, le=10**12)]
+
+
+class PointsMovementRequest(ApiStruct, kw_only=True):
+    delta: PointsDelta
+    channel: Channel
+    reason: Reason = ""
+
+
+class GrowthMovementRequest(ApiStruct, kw_only=True):
+    delta: GrowthDelta
+    channel: Channel
+    reason: Reason = ""
+
+
+class MovementResult(msgspec.Struct, kw_only=True):
+    member_id: str
+    channel: str
+    kind: str
+    delta: int
+    points: int
+    growth: int
+    tier: str
+    at: str
+
+
+class LedgerEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    at: str
+    channel: str
+    kind: str
+    points: int
+    growth: int
+    points_after: int
+    reason: str
+    order_id: str | None = None
+    session_id: str | None = None
+
+
+class Ledger(msgspec.Struct, kw_only=True):
+    member_id: str
+    entries: list[LedgerEntry]

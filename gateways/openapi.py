@@ -26,6 +26,7 @@ from engine.types import (LeaderList, RefundRequired, SessionList, EnterRequest,
                           MemberLine, Order, OrderList, OrderRequest, ProductList, ProgramSpec, SessionSpec,
                           SessionView, StockDelta, StockLeft)
 from engine.types import MemberPatch, Question, QuestionList, QuestionRequest, VipRoll
+from engine.types import GrowthMovementRequest, Ledger, MovementResult, PointsMovementRequest
 
 from .problems import STATUS_BY_CODE
 
@@ -253,6 +254,52 @@ OPERATIONS: tuple[Operation, ...] = (
                     "interactions of `kind` (`like`, `comment`, `gift`, `question`; any other kind as `other`) "
                     "by the viewer's tier and minute. Unknown fields are ignored."),
 )
+
+# Points and growth from other channels, the ledger, look-up and erasure (issue 12;
+# engine/ledger.py, engine/erasure.py).
+_MEMBER_ID_OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/v1/members/by-identity/{identity}", "Find a member by any of its identities", ("operator",),
+              response=Member, errors=("unknown_member",),
+              notes="`identity` is `kind:value`, normalised as a token's subject is (`phone:+86 138-0000-0001`, "
+                    "full-width digits and `phone:13800000001` are one phone); `member:<id>` names a member. An "
+                    "unknown or erased one is 404 `unknown_member`; a malformed one 422 at `$.path.identity`."),
+    Operation("DELETE", "/v1/members/{member_id}", "Erase a member's personal data (PIPL)", ("operator",),
+              status=204, answer="empty", errors=("unknown_member",),
+              notes="Identities (and their index entries), display name, the viewer identity on its orders "
+                    "and ledger reasons go; growth, points, tier, leader and order totals stay, and GET "
+                    "`/v1/members/{member_id}` then answers them with `identities: []` and `erased: true`. "
+                    "Repeating it answers 204 again. Its tokens, and tokens of its former identities, are "
+                    "refused with 403 `member_erased` until every token issued before the erasure has "
+                    "expired (LIVEBENEFITS_TOKEN_MAX_TTL); after that a former identity may enrol as a new member."),
+    Operation("POST", "/v1/members/{member_id}/points", "Earn or burn points from another channel", ("operator",),
+              PointsMovementRequest, MovementResult, params=_IDEMPOTENCY,
+              errors=("idempotency_key_missing", "unknown_member", "insufficient_points", "member_erased",
+                      "idempotency_key_reused"),
+              notes="`delta` non-zero: positive earns, negative burns; `channel` a name (`pos`, `mall`; not "
+                    "`live`, the live room's own); `reason` "
+                    "up to 200 characters. Burning below zero is 409 `insufficient_points` (the detail says the "
+                    "points available) and changes nothing. The same key and body within 24 h answers the first "
+                    "result; the same key with another body is 422 `idempotency_key_reused`. Keys are per member."),
+    Operation("POST", "/v1/members/{member_id}/growth", "Add growth from another channel", ("operator",),
+              GrowthMovementRequest, MovementResult, params=_IDEMPOTENCY,
+              errors=("idempotency_key_missing", "unknown_member", "member_erased", "idempotency_key_reused"),
+              notes="`delta` > 0. The tier rises as a live-room purchase's does, and the member's seats in live "
+                    "rooms follow at once (its next order is priced at the new tier). The daily cap on growth from "
+                    "watching and sharing does not apply: this is a purchase, not activity."),
+    Operation("GET", "/v1/members/{member_id}/ledger", "A member's last 20 movements of points and growth",
+              ("operator",), response=Ledger, errors=("unknown_member",),
+              notes="Newest first. `channel` is `live` for the live room (`kind` `earn` a paid order, `hold` "
+                    "points an order used, `release` held points given back on cancel or expiry, `refund` a "
+                    "refunded order's net change, `watch`/`share` growth) or the caller's channel (`earn`, `burn`, "
+                    "`growth`). `points` and `growth` are signed; `points_after` the balance after it. Only the "
+                    "last 20 are kept; a member import sets balances without an entry."),
+)
+# A token of an erased member, or of one of its former identities, is refused on every
+# viewer route that finds the viewer's member.
+OPERATIONS = (*(Operation(**{**{f: getattr(op, f) for f in op.__slots__},
+                             "errors": (*op.errors, "member_erased")})
+                if "viewer" in op.roles and op.path != "/v1/tiers" else op for op in OPERATIONS),
+              *_MEMBER_ID_OPERATIONS)
 
 CHOICES = """\
 Where the contract is silent, this engine does the following.

@@ -6,13 +6,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine import display_names, leaders, members, order_status, rules, sessions, stats
-from engine.types import (LadderSpec, LeaderSpec, MemberPatch, ProgramSpec, SessionList, SessionSpec, StockDelta,
-                          StockLeft)
+from engine import display_names, erasure, ledger, leaders, members, order_status, rules, sessions, stats
+from engine.types import (GrowthMovementRequest, LadderSpec, LeaderSpec, MemberPatch, PointsMovementRequest,
+                          ProgramSpec, SessionList, SessionSpec, StockDelta, StockLeft)
 
 from .auth import require
 from .edge import body, json, path_id, query_after, query_limit, store
 from .problems import invalid_request
+from .viewer import idempotency_key
 
 # A session definition lists every product and coupon; the other bodies here are small
 # (edge.JSON_LIMIT). The member import streams, a line at a time (engine/members.py).
@@ -64,6 +65,42 @@ async def patch_member(request: Request) -> Response:
     change = await body(request, MemberPatch)
     await display_names.set_name(store(request), member_id, change.display_name)
     return json(await members.get(store(request), member_id))
+
+
+async def member_by_identity(request: Request) -> Response:
+    """The member an identity (any kind, normalised as a token's subject is) belongs to."""
+    require(request, "operator")
+    return json(await erasure.find(store(request), request.path_params["identity"]))
+
+
+async def erase_member(request: Request) -> Response:
+    """Erase the member's personal data (PIPL); 204, and 204 again on a repeat."""
+    require(request, "operator")
+    await erasure.erase(store(request), path_id(request, "member_id"))
+    return Response(status_code=204)
+
+
+async def move_points(request: Request) -> Response:
+    """Points earned (delta > 0) or burned (delta < 0) by another channel, once per Idempotency-Key."""
+    require(request, "operator")
+    member_id = path_id(request, "member_id")
+    key = idempotency_key(request.headers.get("idempotency-key"))
+    change = await body(request, PointsMovementRequest)
+    return json(await ledger.move(store(request), member_id, "points", change, key))
+
+
+async def move_growth(request: Request) -> Response:
+    """Growth added by another channel, once per Idempotency-Key; the tier rises as a purchase's does."""
+    require(request, "operator")
+    member_id = path_id(request, "member_id")
+    key = idempotency_key(request.headers.get("idempotency-key"))
+    change = await body(request, GrowthMovementRequest)
+    return json(await ledger.move(store(request), member_id, "growth", change, key))
+
+
+async def member_ledger(request: Request) -> Response:
+    require(request, "operator")
+    return json(await ledger.read(store(request), path_id(request, "member_id")))
 
 
 async def put_session(request: Request) -> Response:
@@ -127,8 +164,14 @@ routes = [
     Route("/v1/settings", get_settings, methods=["GET"]),
     Route("/v1/leaders/{leader_id}", put_leader, methods=["PUT"]),
     Route("/v1/members/import", import_members, methods=["POST"]),
+    # Before /v1/members/{member_id}/...: "by-identity" is a word here, not a member id.
+    Route("/v1/members/by-identity/{identity}", member_by_identity, methods=["GET"]),
     Route("/v1/members/{member_id}", get_member, methods=["GET"]),
     Route("/v1/members/{member_id}", patch_member, methods=["PATCH"]),
+    Route("/v1/members/{member_id}", erase_member, methods=["DELETE"]),
+    Route("/v1/members/{member_id}/points", move_points, methods=["POST"]),
+    Route("/v1/members/{member_id}/growth", move_growth, methods=["POST"]),
+    Route("/v1/members/{member_id}/ledger", member_ledger, methods=["GET"]),
     Route("/v1/sessions", list_sessions, methods=["GET"]),
     Route("/v1/sessions/{session_id}", put_session, methods=["PUT"]),
     Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),

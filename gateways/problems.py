@@ -80,6 +80,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_question": 404,
     "not_entered": 409,
     "members_only": 403,
+    # A token of (an identity of) a member whose personal data was erased; a movement for it.
+    "member_erased": 403,
 }
 # A code missing from the table (tests/gateways/test_problems.py checks there is none).
 DEFAULT_STATUS = 409

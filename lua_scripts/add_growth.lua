@@ -1,6 +1,7 @@
 --[[ add_growth: growth for watching or sharing a live session, once per platform event.
 
 KEYS[1] member bucket   KEYS[2] seen platform events (same bucket; zset id -> ms)
+KEYS[3] the member's movements (same bucket; _ledger.lua)
 ARGV[1] member_id   ARGV[2] webhook id   ARGV[3] now_ms   ARGV[4] "watch" | "share"
 ARGV[5] session_id  ARGV[6] minutes watched (watch) or 1 (share)
 ARGV[7] growth per unit (per full 30 minutes, or per share)
@@ -14,11 +15,14 @@ session's length; each full 30 adds growth once. Shares are counted per session
 one field per member, "<id>|d" -> "<day>|<growth added>", replaced when the day changes;
 growth past the daily cap is not added (the minutes and shares still count).
 Event ids are remembered for 25 hours, so a platform retry changes nothing.
+Growth added is the movement "watch" or "share" (channel live, with the session).
 Returns {"ok" | "duplicate", growth_before, growth_after} | {"err", "unknown_member"}
-Example: EVALSHA sha 2 <keys> m-001 msg_2Kp 1764590500000 watch S1 25 10 0 180 20423 200
+Example: EVALSHA sha 3 <keys> m-001 msg_2Kp 1764590500000 watch S1 25 10 0 180 20423 200
          -> {"ok", 5200, 5210}
 ]]
 --#include _member_record.lua
+--#include _ledger.lua
+local ledger_key = KEYS[3]
 local member_id, event_id = ARGV[1], ARGV[2]
 local now = tonumber(ARGV[3])
 local kind, session_id = ARGV[4], ARGV[5]
@@ -61,5 +65,6 @@ redis.call('ZADD', KEYS[2], now, event_id)
 if added > 0 then
   m.growth = growth + added
   write_member(member_id, m)
+  record_movement(ledger_key, now, 'live', kind, 0, added, m.points, '', session_id, '')
 end
 return {'ok', growth, m.growth}

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 import orjson
 
-from engine.keys import IdentityKeys, LeaderKeys, MemberKeys, SessionKeys, TagKeys
+from engine.keys import IdentityKeys, LeaderKeys, MemberKeys, SessionKeys, TagKeys, identity_digest
 
 
 # A call as data, for bulk work sent many at a time (``Store.run_scripts``): script,
@@ -225,14 +225,15 @@ class MemberRecord(msgspec.Struct, frozen=True):
     points: int
     leader_id: str
     identities: str   # comma-joined
+    erased: bool = False
 
 
 async def touch_member(run: Runner, mk: MemberKeys, *, member_id: str, leader_ref: str) -> MemberRecord | None:
     found = await run.call("touch_member", [mk.members], [member_id, leader_ref])
     if not found:
         return None
-    growth, points, leader, identities = found
-    return MemberRecord(int(growth), int(points), leader, identities)
+    growth, points, leader, identities = found[:4]
+    return MemberRecord(int(growth), int(points), leader, identities, len(found) > 4)
 
 
 def upsert_member_call(mk: MemberKeys, *, create_only: bool, records: Sequence[Sequence[Any]]) -> Call:
@@ -254,14 +255,14 @@ class Credit(msgspec.Struct, frozen=True):
 
 
 async def credit_member(run: Runner, mk: MemberKeys, *, member_id: str, order_id: str, points: int, growth: int,
-                        unassigned: str) -> Credit:
-    raw = await run.call("credit_member", [mk.members, mk.holds, mk.ledger],
-                         [member_id, order_id, points, growth, unassigned])
+                        unassigned: str, now: int) -> Credit:
+    raw = await run.call("credit_member", [mk.members, mk.holds, mk.ledger, mk.moves],
+                         [member_id, order_id, points, growth, unassigned, now])
     return Credit("err") if raw[0] == "err" else Credit(raw[0], int(raw[1]), int(raw[2]), raw[3])
 
 
-async def debit_member(run: Runner, mk: MemberKeys, *, member_id: str, order_id: str) -> Credit:
-    raw = await run.call("debit_member", [mk.members, mk.holds, mk.ledger], [member_id, order_id])
+async def debit_member(run: Runner, mk: MemberKeys, *, member_id: str, order_id: str, now: int) -> Credit:
+    raw = await run.call("debit_member", [mk.members, mk.holds, mk.ledger, mk.moves], [member_id, order_id, now])
     return Credit("err") if raw[0] == "err" else Credit(raw[0], int(raw[1]), int(raw[2]), raw[3])
 
 
@@ -270,20 +271,62 @@ async def add_growth(run: Runner, mk: MemberKeys, *, member_id: str, webhook_id:
                      most_shares: int, most_minutes: int, day: int, daily_cap: int) -> Credit:
     """Credit("ok" | "duplicate", before, after) | Credit("err"). ``most_minutes`` (the
     session's length) and ``daily_cap`` (growth per member per ``day``) of 0 cap nothing."""
-    raw = await run.call("add_growth", [mk.members, mk.events],
+    raw = await run.call("add_growth", [mk.members, mk.events, mk.moves],
                          [member_id, webhook_id, now, kind, session_id, units, growth_per_unit, most_shares,
                           most_minutes, day, daily_cap])
     return Credit("err") if raw[0] == "err" else Credit(raw[0], int(raw[1]), int(raw[2]))
 
 
-async def hold_points(run: Runner, mk: MemberKeys, *, member_id: str, order_id: str, points: int) -> Reply:
+async def hold_points(run: Runner, mk: MemberKeys, *, member_id: str, order_id: str, points: int,
+                      now: int) -> Reply:
     """Reply("ok", balance) | Reply("err", "insufficient_points" | "unknown_member" | "invalid_state")."""
-    return _reply(await run.call("hold_points", [mk.members, mk.holds], [member_id, order_id, points]))
+    return _reply(await run.call("hold_points", [mk.members, mk.holds, mk.moves], [member_id, order_id, points, now]))
 
 
-async def release_points(run: Runner, mk: MemberKeys, *, member_id: str, order_id: str) -> int:
+async def release_points(run: Runner, mk: MemberKeys, *, member_id: str, order_id: str, now: int) -> int:
     """The points given back now (0 on any repeat)."""
-    return int(await run.call("release_points", [mk.members, mk.holds], [member_id, order_id]))
+    return int(await run.call("release_points", [mk.members, mk.holds, mk.moves], [member_id, order_id, now]))
+
+
+class Movement(msgspec.Struct, frozen=True):
+    """apply_movement's answer. ``outcome``: ok, replay or err (``code``; ``available``
+    points with insufficient_points)."""
+    outcome: Literal["ok", "replay", "err"]
+    at: int = 0
+    points_after: int = 0
+    growth_before: int = 0
+    growth_after: int = 0
+    code: str = ""
+    available: int = 0
+
+
+async def apply_movement(run: Runner, mk: MemberKeys, *, idempotency_key: str, what: Literal["points", "growth"],
+                         delta: int, channel: str, reason: str, fingerprint: str, now: int,
+                         remember_ms: int) -> Movement:
+    raw = await run.call("apply_movement", [mk.members, mk.moves, mk.movement_key(idempotency_key)],
+                         [mk.member_id, what, delta, channel, reason, fingerprint, now, remember_ms])
+    if raw[0] == "err":
+        return Movement("err", code=raw[1], available=int(raw[2]) if len(raw) > 2 else 0)
+    return Movement(raw[0], int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]))
+
+
+class Erasure(msgspec.Struct, frozen=True):
+    """erase_member's answer: ok (with the identities it had), erased (already), or err."""
+    outcome: Literal["ok", "erased", "err"]
+    identities: str = ""
+
+
+async def erase_member(run: Runner, mk: MemberKeys, *, now: int) -> Erasure:
+    raw = await run.call("erase_member", [mk.members, mk.moves], [mk.member_id, now])
+    if raw[0] == "ok":
+        return Erasure("ok", raw[1])
+    return Erasure("erased") if raw[0] == "erased" else Erasure("err")
+
+
+async def scrub_seat(run: Runner, k: SessionKeys, *, member_id: str, identities: Sequence[str]) -> int:
+    """How many of the member's orders in the room lost their viewer identity."""
+    return int(await run.call("scrub_seat", [k.roster, k.orders, k.online, k.vips],
+                              [member_id, orjson.dumps(list(identities))]))
 
 
 async def void_hold(run: Runner, mk: MemberKeys, *, order_id: str) -> str:
@@ -293,10 +336,19 @@ async def void_hold(run: Runner, mk: MemberKeys, *, order_id: str) -> str:
 
 # --- identities ------------------------------------------------------------------------
 
-async def resolve_identity(run: Runner, ik: IdentityKeys, *, identity: str, leader_ref: str) -> tuple[str, str]:
-    """(member id or "", the leader ref a guest first came with or "")."""
-    owner, guest_ref = await run.call("resolve_identity", [ik.owners, ik.guest_refs], [identity, leader_ref])
+async def resolve_identity(run: Runner, ik: IdentityKeys, *, identity: str, leader_ref: str,
+                           now: int) -> tuple[str, str]:
+    """(member id, or "!erased", or "", the leader ref a guest first came with or "")."""
+    owner, guest_ref = await run.call("resolve_identity", [ik.owners, ik.guest_refs, ik.erased],
+                                      [identity, leader_ref, identity_digest(identity), now])
     return owner, guest_ref
+
+
+async def forget_identity(run: Runner, ik: IdentityKeys, *, identity: str, member_id: str, now: int,
+                          refused_until: int) -> int:
+    """1 when the identity's link to the erased member was removed."""
+    return int(await run.call("forget_identity", [ik.owners, ik.guest_refs, ik.erased],
+                              [identity, member_id, identity_digest(identity), now, refused_until]))
 
 
 class Claim(msgspec.Struct, frozen=True, array_like=True):

@@ -16,6 +16,10 @@ HTTP would take the whole benchmark's time. What it measures is Redis memory
    the full benchmark's figure is at a million members.)
 3. ``seated`` members enter one live session: the roster's bytes per seat (the
    session's other keys are measured before and after and left out).
+4. ``ledgered`` members each make more movements from another channel than the ledger
+   keeps (engine/ledger.py), so every one of them holds a full ledger of 20 entries: the
+   bytes of a full ledger per member (MEMORY USAGE of its list), and those of the
+   Idempotency-Key records the movements leave for 25 h, per movement.
 """
 
 from __future__ import annotations
@@ -33,12 +37,12 @@ import msgspec
 import orjson
 import redis.asyncio as aioredis
 
-from engine import entry, keys, leaders, members, retention, sessions
+from engine import entry, keys, leaders, ledger, members, retention, sessions
 from engine.clock import now_ms
 from engine.redis_server import EmbeddedRedis
 from engine.settings import Settings
 from engine.store import Store, close_store, open_store
-from engine.types import LeaderSpec, SessionSpec
+from engine.types import LeaderSpec, PointsMovementRequest, SessionSpec
 
 from .seed import LADDER, LEADERS, member_line
 
@@ -56,6 +60,9 @@ class MemoryResult:
     seated: int
     roster_per_seat_b: float
     seconds: float
+    ledgered: int = 0
+    ledger_per_member_b: float = 0.0
+    movement_key_b: float = 0.0
 
 
 def _session(title: str, live: bool) -> SessionSpec:
@@ -92,7 +99,37 @@ async def _key_bytes(client: aioredis.Redis) -> int:
     return total
 
 
-async def measure(redis_url: str, *, member_count: int, session_count: int, seated: int) -> MemoryResult:
+# Movements per member in step 4: past the ledger's 20, so each ledger is full and trimmed.
+_MOVEMENTS = ledger.LEDGER_LENGTH + 2
+
+
+async def _fill_ledgers(store: Store, client: aioredis.Redis, count: int) -> tuple[float, float]:
+    """(bytes of a full ledger per member, bytes of an Idempotency-Key record per movement)."""
+    limit = asyncio.Semaphore(_CONCURRENCY)
+
+    async def one(n: int) -> None:
+        member_id = member_line(n)["member_id"]
+        for m in range(_MOVEMENTS):
+            # A store's earn then its burn, with a reason of a realistic length.
+            change = PointsMovementRequest(delta=10 if m % 2 == 0 else -5, channel="pos",
+                                           reason=f"store 0{n % 97:02d} receipt {n:07d}-{m:02d}")
+            async with limit:
+                await ledger.move(store, member_id, "points", change, f"pos-{n}-{m}")
+    await asyncio.gather(*(one(n) for n in range(count)))
+    ledger_b = 0
+    for n in range(count):
+        moves = keys.MemberKeys(member_line(n)["member_id"]).moves
+        if await client.llen(moves) != ledger.LEDGER_LENGTH:
+            raise RuntimeError(f"{moves} does not hold {ledger.LEDGER_LENGTH} entries")
+        ledger_b += int(await client.memory_usage(moves, samples=0) or 0)
+    records_b = 0
+    async for key in client.scan_iter(match=f"{keys.PREFIX}:*:mv:*", count=1000):
+        records_b += int(await client.memory_usage(key, samples=0) or 0)
+    return ledger_b / count, records_b / (count * _MOVEMENTS)
+
+
+async def measure(redis_url: str, *, member_count: int, session_count: int, seated: int,
+                  ledgered: int = 0) -> MemoryResult:
     started = time.perf_counter()
     # Retention 0: a session is retired as soon as it has ended.
     store = open_store(Settings(redis_url=redis_url, session_retention_s=0))
@@ -124,11 +161,14 @@ async def measure(redis_url: str, *, member_count: int, session_count: int, seat
         # The roster alone (coupons and online marks are the room's, not the seats').
         roster_b = int(await client.memory_usage(keys.SessionKeys("mem-live").roster, samples=0) or 0)
         population = max(member_count, seated)
+        ledgered = min(ledgered, population)
+        ledger_b, record_b = await _fill_ledgers(store, client, ledgered) if ledgered else (0.0, 0.0)
         return MemoryResult(
             members=member_count, sessions=session_count,
             after_import_b=after_import / population,
             growth_b=(after_sessions - after_import) / member_count,
-            seated=seated, roster_per_seat_b=roster_b / seated, seconds=time.perf_counter() - started)
+            seated=seated, roster_per_seat_b=roster_b / seated, seconds=time.perf_counter() - started,
+            ledgered=ledgered, ledger_per_member_b=ledger_b, movement_key_b=record_b)
     finally:
         await client.aclose()
         await close_store(store)
@@ -143,16 +183,22 @@ def report_lines(result: MemoryResult) -> list[str]:
         f"+ this <= 200)",
         f"roster of one live room with {result.seated} members seated: "
         f"{result.roster_per_seat_b:.0f} bytes per seat (MEMORY USAGE of the roster; target <= 64)",
+        *([f"a full ledger of {ledger.LEDGER_LENGTH} movements ({result.ledgered} members, {_MOVEMENTS} store "
+           f"movements each): {result.ledger_per_member_b:.0f} bytes per member (MEMORY USAGE of its list; "
+           f"bounded: the oldest are trimmed); each movement's Idempotency-Key record "
+           f"{result.movement_key_b:.0f} bytes for 25 h"] if result.ledgered else []),
         f"memory run took {result.seconds:.0f} s",
     ]
 
 
-def run_private(member_count: int, session_count: int, seated: int) -> MemoryResult:
+def run_private(member_count: int, session_count: int, seated: int, ledgered: int | None = None) -> MemoryResult:
+    """``ledgered`` (default: ``member_count``) members get a full ledger (step 4)."""
     with tempfile.TemporaryDirectory(prefix="lb-memory-") as data_dir:
         server = EmbeddedRedis(Path(data_dir), persist=False)
         url = server.start()
         try:
-            return asyncio.run(measure(url, member_count=member_count, session_count=session_count, seated=seated))
+            return asyncio.run(measure(url, member_count=member_count, session_count=session_count, seated=seated,
+                                       ledgered=member_count if ledgered is None else ledgered))
         finally:
             server.stop()
 
@@ -162,8 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=2000, help="members that enter every session")
     parser.add_argument("--sessions", type=int, default=100, help="sessions each member enters")
     parser.add_argument("--seated", type=int, default=20000, help="members seated in one live room")
+    parser.add_argument("--ledgered", type=int, default=None,
+                        help="members given a full ledger of 20 movements (default: --members)")
     args = parser.parse_args(argv)
-    for line in report_lines(run_private(args.members, args.sessions, args.seated)):
+    for line in report_lines(run_private(args.members, args.sessions, args.seated, args.ledgered)):
         print(line)
     return 0
 

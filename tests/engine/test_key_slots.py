@@ -137,6 +137,17 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
             assert r.status_code < 300, r.text
         assert (await api.http.get("/v1/me", headers=api.viewer("wechat:oGuest"))).status_code == 200
         assert (await api.member("m-gold"))["points"] > 500  # the paid order's points
+        # Points and growth from the store, the ledger, a look-up, and m-reg's erasure.
+        r = await api.http.post("/v1/members/m-gold/points", headers={**op, "Idempotency-Key": "pos-1"},
+                                json={"delta": -20, "channel": "pos", "reason": "store"})
+        assert r.status_code == 200, r.text
+        r = await api.http.post("/v1/members/m-gold/growth", headers={**op, "Idempotency-Key": "pos-2"},
+                                json={"delta": 20000, "channel": "pos", "reason": "store"})
+        assert r.status_code == 200, r.text
+        assert (await api.http.get("/v1/members/m-gold/ledger", headers=op)).status_code == 200
+        r = await api.http.get("/v1/members/by-identity/phone:13800000002", headers=op)
+        assert r.status_code == 200, r.text
+        assert (await api.http.delete("/v1/members/m-reg", headers=op)).status_code == 204
 
     # A process that dies between the halves of a points order leaves it pending ...
     def die_before_hold(name: str, call_keys: Sequence[str]) -> None:
@@ -186,6 +197,7 @@ _SINGLE_KEY = {
     "ZADD", "ZREM", "ZSCORE", "ZCARD", "ZRANGE", "ZRANGEBYSCORE", "ZREMRANGEBYSCORE", "ZINCRBY",
     "SADD", "SREM", "SISMEMBER", "SMEMBERS", "SCARD",
     "XADD", "XLEN", "XTRIM",
+    "LPUSH", "LTRIM", "LRANGE", "LSET",
 }
 # Commands that take only keys: each argument must be a KEYS element.
 _ONLY_KEYS = {"EXISTS", "DEL", "UNLINK", "MGET"}

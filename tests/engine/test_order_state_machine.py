@@ -15,6 +15,11 @@ code, every price) and after every step reads Redis to check the invariants:
   tier discount rounded half up, else the base price; 0 for the zero-price qualification),
   its amount due is that price's arithmetic, and an order of amount 0 earns no points
   and no growth.
+- points and growth from other channels (the store's POS, the mall; issue 12) are money
+  paths too: a burn never takes the balance below zero, a replayed Idempotency-Key
+  changes nothing, and each member's ledger holds exactly its last <= 20 movements (live
+  and other channels), newest first, each one's points_after the balance it left, the
+  newest the balance now; the balance is the initial one plus the sum of every movement.
 
 Hypothesis state machines are synchronous: each machine runs its own event loop (and
 its own Store) and closes both when the run ends. It works in a database of its own,
@@ -39,12 +44,12 @@ from hypothesis import HealthCheck, settings as hsettings
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
                                  run_state_machine_as_test)
 
-from engine import entry, keys, members, orders, platform_inbox, sessions, sweeper
+from engine import entry, keys, ledger, members, orders, platform_inbox, sessions, sweeper
 from engine.platform_events import OrderData, OrderPaid, OrderRefunded, PaidData
 from engine.errors import DomainError
 from engine.settings import Settings
 from engine.store import Store, close_store, open_store
-from engine.types import OrderRequest, SessionSpec
+from engine.types import GrowthMovementRequest, MovementResult, OrderRequest, PointsMovementRequest, SessionSpec
 from tests.helpers import CST, LADDER
 
 T = TypeVar("T")
@@ -167,6 +172,11 @@ class OrderMachine(RuleBasedStateMachine):
         self.orders: list[ModelOrder] = []
         self.coupons: dict[str, ModelCoupon] = {}
         self.issued = {t["template_id"]: 0 for t in TEMPLATES}
+        # Every movement of each member's points and growth, oldest first: (channel, kind,
+        # points, growth), as the ledger must hold its last 20.
+        self.moves: dict[str, list[tuple[str, str, int, int]]] = {m["member_id"]: [] for m in MEMBERS}
+        # Movements from other channels already applied: (member, what, request, key, answer).
+        self.movements: list[tuple[str, str, Any, str, MovementResult]] = []
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -209,6 +219,11 @@ class OrderMachine(RuleBasedStateMachine):
 
     def _points(self, member_id: str) -> int:
         return self.points[member_id]
+
+    def _moved(self, member_id: str, channel: str, kind: str, points: int, growth: int) -> None:
+        """A movement the ledger must show (one that moves nothing writes no entry)."""
+        if points or growth:
+            self.moves[member_id].append((channel, kind, points, growth))
 
     # --- rules ---------------------------------------------------------------------
 
@@ -275,6 +290,7 @@ class OrderMachine(RuleBasedStateMachine):
             self.initial_points[placed.member_id] = 0
             self.points[placed.member_id] = 0
             self.growth[placed.member_id] = 0
+            self.moves[placed.member_id] = []
         member_id = self.member_of[identity]
         assert placed.member_id == member_id and placed.tier == self._tier(identity)
         assert (placed.sku, placed.qty, placed.status) == (sku, qty, "reserved")
@@ -289,6 +305,7 @@ class OrderMachine(RuleBasedStateMachine):
                                       placed.points_to_earn))
         self.stock[sku] -= qty
         self.points[member_id] -= points
+        self._moved(member_id, "live", "hold", -points, 0)
         if coupon_id:
             self.coupons[coupon_id].status = "used"
 
@@ -377,6 +394,7 @@ class OrderMachine(RuleBasedStateMachine):
         order.status = status
         self.stock[order.request.sku] += order.request.qty
         self.points[order.member_id] += order.request.points
+        self._moved(order.member_id, "live", "release", order.request.points, 0)
         if order.request.coupon_id:
             self.coupons[order.request.coupon_id].status = "available"
 
@@ -416,6 +434,7 @@ class OrderMachine(RuleBasedStateMachine):
             order.status, order.sold, order.earned = "paid", True, earned
             self.points[order.member_id] += earned[0]
             self._set_growth(order.member_id, self.growth[order.member_id] + earned[1])
+            self._moved(order.member_id, "live", "earn", earned[0], earned[1])
         elif order.status in ("cancelled", "expired", "paid_after_release"):
             # The first payment of a released order and every one after it: refund it.
             assert result == "paid_after_release", result
@@ -445,8 +464,11 @@ class OrderMachine(RuleBasedStateMachine):
         if order.sold:
             member_id = order.member_id
             self.points[member_id] += order.request.points
-            self.points[member_id] -= min(order.earned[0], self.points[member_id])
-            self._set_growth(member_id, self.growth[member_id] - min(order.earned[1], self.growth[member_id]))
+            taken = min(order.earned[0], self.points[member_id])
+            self.points[member_id] -= taken
+            growth_taken = min(order.earned[1], self.growth[member_id])
+            self._set_growth(member_id, self.growth[member_id] - growth_taken)
+            self._moved(member_id, "live", "refund", order.request.points - taken, -growth_taken)
         order.status = "refunded"
 
     @precondition(lambda self: self.webhooks)
@@ -458,6 +480,51 @@ class OrderMachine(RuleBasedStateMachine):
         self.seen["replay_webhook"] += 1
         told = "paid_after_release" if webhook_id in self.refund_told else "duplicate"
         assert self._apply(webhook_id, event) == told
+
+    @rule(member_id=st.sampled_from([m["member_id"] for m in MEMBERS]),
+          delta=st.integers(-900, 900).filter(lambda d: d != 0), channel=st.sampled_from(["pos", "mall"]))
+    def store_points(self, member_id: str, delta: int, channel: str) -> None:
+        """Points earned or burned at the store: never below zero, the tier unchanged."""
+        request = PointsMovementRequest(delta=delta, channel=channel, reason=f"receipt {len(self.movements)}")
+        key = uuid.uuid4().hex
+        result = self.run(self._call(ledger.move(self.store, member_id, "points", request, key)))
+        if self.points[member_id] + delta < 0:
+            self.seen["store_points:insufficient_points"] += 1
+            assert isinstance(result, DomainError) and result.code == "insufficient_points", result
+            return
+        self.seen["store_points:" + ("earn" if delta > 0 else "burn")] += 1
+        assert not isinstance(result, DomainError), result
+        self.points[member_id] += delta
+        assert (result.points, result.growth, result.kind) == (
+            self.points[member_id], self.growth[member_id], "earn" if delta > 0 else "burn")
+        self._moved(member_id, channel, result.kind, delta, 0)
+        self.movements.append((member_id, "points", request, key, result))
+
+    @rule(member_id=st.sampled_from([m["member_id"] for m in MEMBERS]), delta=st.integers(1, 6000))
+    def store_growth(self, member_id: str, delta: int) -> None:
+        """Growth from a mall purchase: the tier rises, and the member's seat with it."""
+        request = GrowthMovementRequest(delta=delta, channel="mall", reason="mall order")
+        key = uuid.uuid4().hex
+        result = self.run(self._call(ledger.move(self.store, member_id, "growth", request, key)))
+        self.seen["store_growth"] += 1
+        assert not isinstance(result, DomainError), result
+        self._set_growth(member_id, self.growth[member_id] + delta)
+        assert (result.growth, result.tier) == (self.growth[member_id], self.tier_of[member_id])
+        self._moved(member_id, "mall", "growth", 0, delta)
+        self.movements.append((member_id, "growth", request, key, result))
+
+    @precondition(lambda self: self.movements)
+    @rule(pick=st.integers(0, 1000), same_body=st.booleans())
+    def replay_movement(self, pick: int, same_body: bool) -> None:
+        """The store's retry: the first answer, nothing moved again; another body is refused."""
+        member_id, what, request, key, first = self.movements[pick % len(self.movements)]
+        sent = request if same_body else msgspec.structs.replace(request, reason=request.reason + "!")
+        result = self.run(self._call(ledger.move(self.store, member_id, what, sent, key)))  # type: ignore[arg-type]
+        self.seen[f"replay_movement:{'same' if same_body else 'other'}"] += 1
+        if same_body:
+            assert result == first, (result, first)
+        else:
+            assert isinstance(result, DomainError) and result.code == "idempotency_key_reused", result
 
     @rule(identity=st.sampled_from(IDENTITIES))
     def my_orders(self, identity: str) -> None:
@@ -543,6 +610,16 @@ class OrderMachine(RuleBasedStateMachine):
             growth, points = (int(v) for v in packed.split("|")[:2])
             assert points >= 0 and growth >= 0, (member_id, points, growth)
             assert (points, growth) == (self.points[member_id], self.growth[member_id]), member_id
+            # The balance is the initial one plus every movement, never negative ...
+            moved = self.moves[member_id]
+            assert self.initial_points[member_id] + sum(p for _, _, p, _ in moved) == points, member_id
+            # ... and the ledger holds the last <= 20 of them, newest first, consistent with it.
+            entries = [e.split("|", 8) for e in await client.lrange(keys.MemberKeys(member_id).moves, 0, -1)]
+            assert [(c, k, int(p), int(g)) for _, c, k, p, g, *_ in entries] == moved[::-1][:ledger.LEDGER_LENGTH]
+            afters = [int(e[5]) for e in entries]
+            assert all(a >= 0 for a in afters) and afters[:1] == ([points] if moved else [])
+            for newer, older, after in zip(entries, entries[1:], afters[1:]):
+                assert int(newer[5]) == after + int(newer[3]), (member_id, newer, older)
 
         due = set(await client.zrange(k.expiry, 0, -1))
         assert due == {o.order_id for o in reserved}, due

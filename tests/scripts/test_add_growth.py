@@ -11,7 +11,7 @@ HOUR = 3_600_000
 
 def _keys(member_id: str = "m-001") -> list[str]:
     mk = MemberKeys(member_id)
-    return [mk.members, mk.events]
+    return [mk.members, mk.events, mk.moves]
 
 
 DAY = 20423  # T0's day since the epoch
@@ -107,3 +107,11 @@ async def test_a_watch_that_adds_no_growth_writes_no_daily_field(redis, scripts:
     mk = await add_member(redis, "m-001", growth=0)
     assert await watch(scripts, "e1", 20, daily_cap=25) == ["ok", 0, 0]
     assert await redis.hget(mk.members, "m-001|d") is None
+
+
+async def test_growth_added_is_a_ledger_entry_with_its_session(redis, scripts: Scripts) -> None:
+    mk = await add_member(redis, "m-001", growth=5200, points=7)
+    assert await watch(scripts, "e1", 60) == ["ok", 5200, 5220]
+    assert await share(scripts, "s1", now=T0 + 1) == ["ok", 5220, 5225]
+    assert await watch(scripts, "e2", 10, now=T0 + 2) == ["ok", 5225, 5225]  # nothing added: no entry
+    assert await redis.lrange(mk.moves, 0, -1) == [f"{T0 + 1}|live|share|0|5|7||S1|", f"{T0}|live|watch|0|20|7||S1|"]

@@ -6,25 +6,25 @@ import json
 
 from engine.keys import MemberKeys
 from engine.scripts import Scripts
-from tests.scripts.conftest import add_member, changes, readable, record, set_points, snapshot
+from tests.scripts.conftest import T0, add_member, changes, readable, record, set_points, snapshot
 
 ORDER = "1a2b3c4d-x7"
 
 
 def _keys(member_id: str = "m-001") -> list[str]:
     mk = MemberKeys(member_id)
-    return [mk.members, mk.holds, mk.ledger]
+    return [mk.members, mk.holds, mk.ledger, mk.moves]
 
 
 async def debit(scripts: Scripts, member_id: str = "m-001") -> list:
-    return await scripts.call("debit_member", _keys(member_id), [member_id, ORDER])
+    return await scripts.call("debit_member", _keys(member_id), [member_id, ORDER, T0])
 
 
 async def credited(redis, scripts: Scripts, points: int, spent: int) -> MemberKeys:
     """m-001 (growth 5200, leader L-01) paid ORDER with ``spent`` points and was credited 179 / 59."""
     mk = await add_member(redis, "m-001", growth=5200, points=points, leader="L-01")
     await redis.hset(mk.holds, ORDER, f"held|{spent}")
-    assert (await scripts.call("credit_member", _keys(), ["m-001", ORDER, 179, 59, "unassigned"]))[0] == "ok"
+    assert (await scripts.call("credit_member", _keys(), ["m-001", ORDER, 179, 59, "unassigned", T0]))[0] == "ok"
     return mk
 
 
@@ -37,6 +37,8 @@ async def test_takes_back_earned_and_returns_spent_once(redis, scripts: Scripts)
         mk.holds: {ORDER: "released|200"},
         mk.ledger: {ORDER: {"state": "debited", "points": 179, "growth": 59, "leader": "L-01",
                             "points_taken": 179, "growth_taken": 59}},
+        # One refund movement: 200 spent points back, less the 179 earned taken back.
+        mk.moves: [f"{T0}|live|refund|21|-59|500|{ORDER}||", f"{T0}|live|earn|179|59|479|{ORDER}||"],
     }
     before = await snapshot(redis)
     assert await debit(scripts) == ["duplicate", 5200, 5200, "L-01"]
