@@ -18,11 +18,16 @@ import pytest
 import redis.asyncio as aioredis
 
 from engine.tokens import mint
-from tests.conftest import JWT_SECRET
+from tests.conftest import JWT_SECRET, standalone_only
 from tests.sse import RawStream
 
 from .support import LiveApi
 from .test_leader_stream import check_routed, cursor, percentile, setup
+
+# Its orders' p99 is a budget for one engine on one server on the CI machine's cores; a
+# cluster of several servers on those same cores measures the machine, not the engine.
+# The streams' correctness on a cluster: test_leader_stream.py runs there.
+pytestmark = standalone_only("a latency budget for one server on the CI machine's cores")
 
 STREAMS = 1100
 ORDERS_P99_MS = 100.0
