@@ -24,6 +24,14 @@ Either way NOSCRIPT (Redis lost its script cache: restart, failover, SCRIPT FLUS
 it is the first use) loads each missing script once, on that connection, and runs its
 calls again, in one more write with the loads.
 
+With ``wait`` (``LIVEBENEFITS_WAIT_REPLICAS``, off by default) every write ends with
+``WAIT <replicas> <timeout>`` on the same connection: WAIT counts the replicas that have
+everything that connection wrote, so one WAIT per write covers every call in it. Calls
+whose write fewer replicas confirmed in time answer a TimeoutError (503 and Retry-After
+at the edge) instead of their result: nothing is acknowledged that is on the master
+alone. The script did run; a retry (the same Idempotency-Key, the platform's webhook
+again) finds its result and waits again.
+
 Commands are packed by hiredis, 2-3 times faster than ``pack`` below for the thirty
 arguments an order has; ``pack`` is kept for the arguments hiredis refuses (booleans).
 """
@@ -52,6 +60,28 @@ _BROKEN = (RedisConnectionError, RedisTimeoutError, OSError)
 _ASKING = hiredis.pack_command((b"ASKING",))
 
 
+class Wait:
+    """``WAIT replicas timeout_ms`` after every write: how many replicas must confirm it."""
+
+    __slots__ = ("replicas", "timeout_ms", "command")
+
+    def __init__(self, replicas: int, timeout_ms: int) -> None:
+        if replicas < 1 or timeout_ms < 1:
+            raise ValueError("WAIT needs at least 1 replica and a timeout of at least 1 ms")
+        self.replicas = replicas
+        self.timeout_ms = timeout_ms
+        self.command = hiredis.pack_command((b"WAIT", replicas, timeout_ms))
+
+    def confirm(self, results: list[Any], confirmed: Any) -> list[Any]:
+        """The calls' answers once WAIT answered ``confirmed``: a TimeoutError in place
+        of each result if fewer replicas than asked have it (error replies stay)."""
+        if isinstance(confirmed, int) and confirmed >= self.replicas:
+            return results
+        failure = RedisTimeoutError(f"the write reached {confirmed} of {self.replicas} replica(s) "
+                                    f"within {self.timeout_ms} ms")
+        return [r if isinstance(r, Exception) else failure for r in results]
+
+
 def _expire(answers: list["asyncio.Future[Any]"], deadline_s: float) -> None:
     for answer in answers:
         if not answer.done():
@@ -61,7 +91,8 @@ def _expire(answers: list["asyncio.Future[Any]"], deadline_s: float) -> None:
 class Coalescer(ABC):
     """Queues script calls and sends each event-loop tick's calls together."""
 
-    def __init__(self) -> None:
+    def __init__(self, wait: Wait | None = None) -> None:
+        self._wait = wait
         self._queue: list[_Queued] = []
         self._sending: set[asyncio.Task[None]] = set()
         # The answers of this tick that must come within a deadline, and the longest one.
@@ -121,15 +152,15 @@ class Coalescer(ABC):
 class StandaloneCoalescer(Coalescer):
     """One Redis: a tick's calls in one write on one pooled connection."""
 
-    def __init__(self, client: Any) -> None:
-        super().__init__()
+    def __init__(self, client: Any, wait: Wait | None = None) -> None:
+        super().__init__(wait)
         self._client = client
 
     async def _run(self, calls: Sequence[Call]) -> list[Any]:
         pool = self._client.connection_pool
         connection = await pool.get_connection()
         try:
-            return await _evalsha_on(connection, calls)
+            return await _evalsha_on(connection, calls, wait=self._wait)
         except BaseException:
             # A half-read connection must not go back to the pool in that state.
             await connection.disconnect()
@@ -141,8 +172,8 @@ class StandaloneCoalescer(Coalescer):
 class ClusterCoalescer(Coalescer):
     """A Redis Cluster: a tick's calls in one write per master, the masters concurrently."""
 
-    def __init__(self, client: RedisCluster) -> None:
-        super().__init__()
+    def __init__(self, client: RedisCluster, wait: Wait | None = None) -> None:
+        super().__init__(wait)
         self._client = client
         # A master's connection failed: it may have failed over, so the next batch
         # reads the slot map first (as redis-py's own client does).
@@ -219,7 +250,7 @@ class ClusterCoalescer(Coalescer):
             return [exc] * len(calls)
         try:
             await node.disconnect_if_needed(connection)
-            return await _evalsha_on(connection, calls, asking)
+            return await _evalsha_on(connection, calls, asking, self._wait)
         except Exception as exc:  # noqa: BLE001 - the node's callers get it, the other nodes' answers stand
             await connection.disconnect()
             if isinstance(exc, _BROKEN):
@@ -234,14 +265,15 @@ class ClusterCoalescer(Coalescer):
             node.release(connection)
 
 
-def coalescer_for(client: Any) -> Coalescer:
+def coalescer_for(client: Any, wait: Wait | None = None) -> Coalescer:
     """The coalescer that fits ``client``: a Redis Cluster client, or a single Redis's."""
-    return ClusterCoalescer(client) if isinstance(client, RedisCluster) else StandaloneCoalescer(client)
+    return ClusterCoalescer(client, wait) if isinstance(client, RedisCluster) else StandaloneCoalescer(client, wait)
 
 
-async def _evalsha_on(connection: Any, calls: Sequence[Call], asking: bool = False) -> list[Any]:
+async def _evalsha_on(connection: Any, calls: Sequence[Call], asking: bool = False,
+                      wait: Wait | None = None) -> list[Any]:
     """The calls in one write, each after ASKING if ``asking``; those that met NOSCRIPT
-    again, after loading their scripts, in one more write."""
+    again, after loading their scripts, in one more write; then WAIT if ``wait``."""
     prefix = _ASKING if asking else b""
     commands = [prefix + _evalsha(script, keys, args) for script, keys, args in calls]
     per_call = 2 if asking else 1  # ASKING answers OK, then the call its own answer
@@ -257,6 +289,9 @@ async def _evalsha_on(connection: Any, calls: Sequence[Call], asking: bool = Fal
         for i, result in zip(missing, again[len(scripts) + per_call - 1::per_call]):
             failure = loaded[calls[i][0].sha]
             results[i] = failure if isinstance(failure, Exception) else result
+    if wait is not None:
+        (confirmed,) = await _exchange(connection, wait.command, 1)
+        results = wait.confirm(results, confirmed)
     return results
 
 

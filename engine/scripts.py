@@ -16,7 +16,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .coalesce import Coalescer, coalescer_for
+from .coalesce import Coalescer, Wait, coalescer_for
 from .errors import StoreUnavailable
 
 # What a script call raises when the store does not answer: unreachable, or past the
@@ -56,12 +56,13 @@ class Scripts:
 
     def __init__(self, client: Any, observer: Observer | None = None,
                  timers: Mapping[str, Any] | None = None, coalescer: Coalescer | None = None,
-                 timeout_s: float | None = None) -> None:
+                 timeout_s: float | None = None, wait: Wait | None = None) -> None:
         self._handles = {name: client.register_script(script_source(name)) for name in script_names()}
         self.observer = observer
         # name -> a histogram child with .observe(seconds), for calls not in a pipeline
         self._timers = timers or {}
-        self._coalescer = coalescer or coalescer_for(client)
+        # ``wait``: each write confirmed by that many replicas (engine/coalesce.py).
+        self._coalescer = coalescer or coalescer_for(client, wait)
         # How long one call waits for its answer: a frozen Redis must not hold a request
         # (and its client) for the socket's much longer timeout. None: no deadline.
         self._timeout_s = timeout_s

@@ -32,6 +32,13 @@ def _non_negative(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = int(env.get(name, str(default)))
+    if value < 1:
+        raise ValueError(f"{name} must be 1 or more")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     # Secrets (the URL may carry a password) stay out of repr: uvicorn logs the ASGI
@@ -79,6 +86,11 @@ class Settings:
     # The most growth watching and sharing may add to one member in one day (the day
     # in the session's own UTC offset); 0 = no cap. Purchases are never capped.
     daily_activity_growth_cap: int = DEFAULT_DAILY_ACTIVITY_GROWTH_CAP
+    # Opt-in: every script write waits (WAIT) until this many replicas of its master have
+    # it, at most wait_timeout_ms; fewer in time is a 503, so an acknowledged write is
+    # on a replica too. 0: replication stays asynchronous (README, "Deploying past one machine").
+    wait_replicas: int = 0
+    wait_timeout_ms: int = 1000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -111,4 +123,6 @@ class Settings:
             ip_burst=int(env.get("LIVEBENEFITS_IP_BURST", "4000")),
             daily_activity_growth_cap=_non_negative(env, "LIVEBENEFITS_DAILY_ACTIVITY_GROWTH_CAP",
                                                    DEFAULT_DAILY_ACTIVITY_GROWTH_CAP),
+            wait_replicas=_non_negative(env, "LIVEBENEFITS_WAIT_REPLICAS", 0),
+            wait_timeout_ms=_positive(env, "LIVEBENEFITS_WAIT_TIMEOUT_MS", 1000),
         )

@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import metrics
+from .coalesce import Wait
 from .config_cache import ConfigCache
 from .errors import StoreUnavailable
 from .scripts import Observer, Scripts
@@ -160,7 +161,8 @@ async def ping(store: Store) -> None:
 
 def open_store(settings: Settings, observer: Observer | None = None) -> Store:
     client = connect(settings)
-    scripts = Scripts(client, observer, metrics.SCRIPT_TIMERS, timeout_s=settings.script_timeout_s)
+    wait = Wait(settings.wait_replicas, settings.wait_timeout_ms) if settings.wait_replicas else None
+    scripts = Scripts(client, observer, metrics.SCRIPT_TIMERS, timeout_s=settings.script_timeout_s, wait=wait)
     return Store(client, scripts, ConfigCache(client, settings.config_ttl_s), settings)
 
 

@@ -26,6 +26,7 @@ from types import TracebackType
 import httpx
 
 from engine.tokens import mint
+from tests.cluster import is_cluster
 from tests.conftest import JWT_SECRET, NO_BUDGETS, WEBHOOK_SECRET
 
 READY_TIMEOUT_S = 30.0
@@ -80,6 +81,8 @@ class LiveEngine:
                "--port", str(self.port), "--workers", str(self.workers)]
         if self.redis_url is not None:
             cmd += ["--redis-url", self.redis_url]
+            if is_cluster(self.redis_url):
+                cmd.append("--redis-cluster")
         if self.data_dir is not None:
             cmd += ["--data-dir", str(self.data_dir)]
         return cmd + self.extra_args

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import redis
 
 from engine.members import LINE_LIMIT, ndjson_blocks
+from tests.cluster import sync_client
 from tests.live import LiveEngine
 
 
@@ -79,7 +79,7 @@ def _import_body(count: int) -> Iterator[bytes]:
 
 @pytest.mark.slow
 def test_an_import_does_not_stall_the_workers_other_requests(redis_url: str) -> None:
-    with redis.Redis.from_url(redis_url) as flush:
+    with sync_client(redis_url) as flush:
         flush.flushall()
     with LiveEngine(redis_url, workers=1) as engine:
         operator = engine.headers("operator", "ops-1")

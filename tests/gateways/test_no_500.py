@@ -26,13 +26,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 from standardwebhooks import Webhook
 from starlette.routing import Route
 
 from engine.settings import Settings
 from gateways.app import build_app
+from tests.cluster import async_client
 from tests.conftest import JWT_SECRET, WEBHOOK_SECRET
 from tests.helpers import LADDER, Api, in_process, live_session, token
 
@@ -57,7 +57,7 @@ class AppThread:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        client = aioredis.Redis.from_url(self.settings.redis_url)
+        client = async_client(self.settings.redis_url)
         try:
             await client.flushall()
         finally:

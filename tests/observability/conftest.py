@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
-
+from tests.cluster import sync_client
 from tests.conftest import running_redis
 from tests.live import LiveEngine
 
@@ -37,7 +36,7 @@ def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def engine(own_redis_url: str, metrics_dir: Path) -> Iterator[LiveEngine]:
     """``livebenefits serve --workers 2`` on an empty Redis."""
-    client = redis.Redis.from_url(own_redis_url)
+    client = sync_client(own_redis_url)
     try:
         client.flushall()
     finally:

@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from engine.tokens import mint
-from tests.conftest import JWT_SECRET
+from tests.conftest import JWT_SECRET, standalone_only
 from tests.sse import RawStream
 
 from .support import LiveApi
@@ -31,7 +31,11 @@ PER_TOKEN, PER_PROCESS = 8, 1000
 # Streams are opened 100 at a time, 50 ms apart: 1,100 in under a second or so.
 WAVE, WAVE_GAP_S = 50, 0.05
 
-pytestmark = [pytest.mark.slow, pytest.mark.fault]
+# Its orders' p99 is a budget for one engine on one server on the CI machine's cores; a
+# cluster of several servers on those same cores measures the machine, not the engine.
+# The streams' correctness on a cluster: test_leader_stream.py runs there.
+pytestmark = [pytest.mark.slow, pytest.mark.fault,
+              standalone_only("a latency budget for one server on the CI machine's cores")]
 
 
 class Orders:
