@@ -49,8 +49,9 @@ def product_views(parsed: SessionDef, rows: list[ProductRow]) -> list[ProductVie
 
 
 async def enter(store: Store, identity: str, session_id: str, leader_ref: str | None,
-                webhook_id: str = "") -> Entry:
+                webhook_id: str = "", community: str = "") -> Entry:
     """Enter a live room; ``webhook_id`` is set when the platform's viewer.joined says so.
+    A guest's ``community`` is remembered for the leader it is assigned when it enrols.
 
     A member entering again is one round trip: its seat in the roster gives its tier,
     and its record (growth, points, a leader bound now) is read in the same batch. A
@@ -62,7 +63,7 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
     if state_at(parsed, now) == "ended":
         raise DomainError("session_ended", f"session {session_id!r} has ended")
     ref = await _valid_leader_ref(store, leader_ref)
-    member_id, _ = await members.resolve(store, identity, ref)
+    member_id, _ = await members.resolve(store, identity, ref, community)
     ladder = await store.config.ladder()
     generation = await roster.generation(store, ladder)
     if member_id is None:

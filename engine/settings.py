@@ -32,6 +32,14 @@ def _non_negative(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def brand_webhook_url(env: Mapping[str, str]) -> str:
+    """``LIVEBENEFITS_BRAND_WEBHOOK_URL``: an http(s) URL, or "" for none."""
+    url = env.get("LIVEBENEFITS_BRAND_WEBHOOK_URL", "").strip()
+    if url and not (url.startswith(("http://", "https://")) and len(url) <= 2000):
+        raise ValueError("LIVEBENEFITS_BRAND_WEBHOOK_URL must be an http:// or https:// URL (at most 2000 characters)")
+    return url
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     # Secrets (the URL may carry a password) stay out of repr: uvicorn logs the ASGI
@@ -79,6 +87,10 @@ class Settings:
     # The most growth watching and sharing may add to one member in one day (the day
     # in the session's own UTC offset); 0 = no cap. Purchases are never capped.
     daily_activity_growth_cap: int = DEFAULT_DAILY_ACTIVITY_GROWTH_CAP
+    # The brand's endpoint for member.enrolled (engine/welcome.py; "": no events), and
+    # the Standard Webhooks secret it is signed with ("": the leader webhook secret).
+    brand_webhook_url: str = ""
+    brand_webhook_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -111,4 +123,6 @@ class Settings:
             ip_burst=int(env.get("LIVEBENEFITS_IP_BURST", "4000")),
             daily_activity_growth_cap=_non_negative(env, "LIVEBENEFITS_DAILY_ACTIVITY_GROWTH_CAP",
                                                    DEFAULT_DAILY_ACTIVITY_GROWTH_CAP),
+            brand_webhook_url=brand_webhook_url(env),
+            brand_webhook_secret=env.get("LIVEBENEFITS_BRAND_WEBHOOK_SECRET", "").strip(),
         )

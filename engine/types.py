@@ -63,10 +63,18 @@ class ProgramSpec(ApiStruct, kw_only=True):
     max_shares_per_session: SmallCount = 3
 
 
+# A community (小区/社区) code: leaders serve some, a member lives in one.
+Community = Annotated[str, Meta(pattern=ID_PATTERN)]
+
+
 class LeaderSpec(ApiStruct, kw_only=True):
     name: Name
     webhook_url: Annotated[str, Meta(pattern=r"^https?://", max_length=2000)] | None = None
     commission_rate: Decimal = Decimal("0")
+    # Where the leader delivers (the `community` assignment rule) and whether it takes
+    # new members assigned by a rule (a share link's leader is always its own).
+    communities: Annotated[list[Community], Meta(max_length=100)] = []
+    accepting: bool = True
 
 
 class MemberLine(ApiStruct, kw_only=True):
@@ -76,6 +84,7 @@ class MemberLine(ApiStruct, kw_only=True):
     points: Points | None = None
     leader_id: Id | None = None
     display_name: DisplayName | None = None
+    community: Community | None = None
 
 
 class ProductSpec(ApiStruct, kw_only=True):
@@ -112,6 +121,9 @@ class SessionSpec(ApiStruct, kw_only=True):
     # The lowest tier whose members' arrival is announced to the host (vip.entered) and
     # who are on the VIP roll; None: the ladder's top tier.
     vip_min_tier: TierName | None = None
+    # Templates of ``coupons`` issued once to a guest enrolled by its first order here
+    # (never on entry): the welcome of a member made in the live.
+    welcome_coupons: Annotated[list[Id], Meta(max_length=20)] = []
 
 
 class StockDelta(ApiStruct, kw_only=True):
@@ -122,6 +134,8 @@ class StockDelta(ApiStruct, kw_only=True):
 
 class EnterRequest(ApiStruct, kw_only=True):
     leader_ref: str | None = None
+    # A guest's community code, for the `community` leader assignment when it enrols.
+    community: Community | None = None
 
 
 class OrderRequest(ApiStruct, kw_only=True):
@@ -252,6 +266,8 @@ class Leader(msgspec.Struct):
     name: str
     webhook_url: str | None
     commission_rate: Decimal
+    communities: list[str] = []
+    accepting: bool = True
 
 
 class StockLeft(msgspec.Struct):
@@ -273,6 +289,7 @@ class SessionView(msgspec.Struct, kw_only=True):
     products: list[ProductState]
     coupons: list[CouponSpec]
     vip_min_tier: str | None = None
+    welcome_coupons: list[str] = []
 
 
 class SessionSummary(msgspec.Struct, kw_only=True):
@@ -365,3 +382,38 @@ def validation_message(exc: Exception) -> str:
         pattern = found[1].encode().decode("unicode_escape")
         return f"Expected {_PATTERN_WORDS[pattern]}" if pattern in _PATTERN_WORDS else found[0]
     return _REGEX.sub(words, str(exc))
+
+
+# --- new members: leader assignment and welcome ---------------------------------------
+
+AssignmentRule = Literal["none", "community", "fewest_members"]
+
+
+class LeaderAssignment(ApiStruct, kw_only=True):
+    """How a new member without a share link's leader gets one."""
+    rule: AssignmentRule
+
+
+class LeaderMember(msgspec.Struct, kw_only=True):
+    member_id: str
+    tier: str
+    display_name: str | None
+    joined_at: str
+
+
+class LeaderMembers(msgspec.Struct, kw_only=True):
+    leader_id: str
+    count: int
+    members: list[LeaderMember]
+    next: str | None = None
+
+
+class MemberEnrolled(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The brand's ``member.enrolled`` event (no identity, no phone: the brand looks the
+    member up by id)."""
+    member_id: str
+    session_id: str
+    tier: str
+    enrolled_at: str
+    welcome_coupons: list[Coupon]
+    leader_id: str | None = None
