@@ -24,24 +24,32 @@ BRAND = keys.BrandKeys()
 _DEFAULT = LeaderAssignment(rule="none")
 
 
+class _View(msgspec.Struct, frozen=True):
+    """The rule and every leader, cached together (one refresh brings both up to date)."""
+    rule: LeaderAssignment
+    leaders: list[Leader]
+
+
 async def put_rule(store: Store, spec: LeaderAssignment) -> LeaderAssignment:
     await store.client.set(keys.LEADER_ASSIGNMENT, encode(spec))
     store.config.forget(keys.CACHE_ASSIGNMENT)
     return spec
 
 
-async def get_rule(store: Store) -> LeaderAssignment:
-    async def load() -> LeaderAssignment:
-        raw = await store.client.get(keys.LEADER_ASSIGNMENT)
-        return msgspec.json.decode(raw, type=LeaderAssignment) if raw else _DEFAULT
+async def _view(store: Store) -> _View:
+    async def load() -> _View:
+        raw_rule = await store.client.get(keys.LEADER_ASSIGNMENT)
+        raw = await store.client.hgetall(keys.LEADERS)
+        return _View(msgspec.json.decode(raw_rule, type=LeaderAssignment) if raw_rule else _DEFAULT,
+                     [msgspec.json.decode(raw[leader_id], type=Leader) for leader_id in sorted(raw)])
     return await store.config.cached(keys.CACHE_ASSIGNMENT, load)
 
 
-async def _leaders(store: Store) -> list[Leader]:
-    async def load() -> list[Leader]:
-        raw = await store.client.hgetall(keys.LEADERS)
-        return [msgspec.json.decode(raw[leader_id], type=Leader) for leader_id in sorted(raw)]
-    return await store.config.cached(keys.CACHE_ALL_LEADERS, load)
+async def get_rule(store: Store) -> LeaderAssignment:
+    """The rule as stored now (an operator reads back what it wrote); this process's
+    cached copy is brought up to date with it."""
+    store.config.forget(keys.CACHE_ASSIGNMENT)
+    return (await _view(store)).rule
 
 
 def candidates_for(rule: AssignmentRule, leaders: Sequence[Leader], leader_id: str, community: str) -> list[str]:
@@ -58,8 +66,8 @@ def candidates_for(rule: AssignmentRule, leaders: Sequence[Leader], leader_id: s
 async def assign(store: Store, member_id: str, leader_id: str, community: str, event: bytes = b"") -> str:
     """The member's leader ("" = none), assigned now or earlier; ``event`` (a member.enrolled
     without its leader) goes to the brand's stream with the assignment, once."""
-    rule = await get_rule(store)
-    chosen = candidates_for(rule.rule, await _leaders(store), leader_id, community)
+    view = await _view(store)
+    chosen = candidates_for(view.rule.rule, view.leaders, leader_id, community)
     [answer] = await calls.assign_members(store.scripts, BRAND, now=now_ms(),
                                           records=[(member_id, chosen, event.decode())])
     return answer.leader_id
@@ -69,12 +77,11 @@ async def assign_imported(store: Store, lines: Sequence[tuple[str, str, str]]) -
     """Imported members (member id, leader id or "", community or ""): member -> leader."""
     if not lines:
         return {}
-    rule = await get_rule(store)
-    leaders = await _leaders(store)
+    view = await _view(store)
     # A member with no leader to go to is left unassigned (not remembered as such), so a
     # rule or leader added later still applies to its next import.
     records = [(member_id, chosen, "") for member_id, leader_id, community in lines
-               if (chosen := candidates_for(rule.rule, leaders, leader_id, community))]
+               if (chosen := candidates_for(view.rule.rule, view.leaders, leader_id, community))]
     if not records:
         return {}
     answers = await calls.assign_members(store.scripts, BRAND, now=now_ms(), records=records)

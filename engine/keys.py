@@ -63,8 +63,8 @@ CACHE_LADDER = "ladder"
 CACHE_PROGRAM = "program"
 CACHE_MEMBER_EPOCH = "member_epoch"
 CACHE_WEBHOOK_LEADERS = "webhook_leaders"
+# The assignment rule and every leader (engine/assignment.py).
 CACHE_ASSIGNMENT = "leader_assignment"
-CACHE_ALL_LEADERS = "all_leaders"
 # How new members without a share link's leader are given one (engine/assignment.py).
 LEADER_ASSIGNMENT = f"{PREFIX}:leader_assignment"
 

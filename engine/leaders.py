@@ -23,7 +23,7 @@ async def put(store: Store, leader_id: str, spec: LeaderSpec) -> Leader:
     await store.client.hset(keys.LEADERS, leader_id, encode(leader))
     store.config.forget(keys.cached_commission(leader_id))
     store.config.forget(keys.CACHE_WEBHOOK_LEADERS)
-    store.config.forget(keys.CACHE_ALL_LEADERS)
+    store.config.forget(keys.CACHE_ASSIGNMENT)
     return leader
 
 
