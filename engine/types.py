@@ -417,3 +417,11 @@ class MemberEnrolled(msgspec.Struct, kw_only=True, omit_defaults=True):
     enrolled_at: str
     welcome_coupons: list[Coupon]
     leader_id: str | None = None
+
+
+class DeliveryContact(msgspec.Struct, kw_only=True):
+    """Where the platform delivers a paid order (``order.paid``'s optional ``contact``):
+    carried to the order's leader with the routed order, never logged."""
+    name: Annotated[str, Meta(min_length=1, max_length=64)]
+    phone: Annotated[str, Meta(pattern=r"^\+?[0-9][0-9 -]{2,31}(?!\n)$")]
+    address: Annotated[str, Meta(min_length=1, max_length=500)]
