@@ -245,7 +245,10 @@ OPERATIONS: tuple[Operation, ...] = (
                     "Refunds are whole-order: `order.refunded` takes back the whole order (a partial refund "
                     "is settled by the platform and not reported). `viewer.interacted` counts `count` "
                     "interactions of `kind` (`like`, `comment`, `gift`, `question`; any other kind as `other`) "
-                    "by the viewer's tier and minute. Unknown fields are ignored."),
+                    "by the viewer's tier and minute. Unknown fields are ignored. `order.paid` may carry "
+                    "`contact` (name 1-64, phone 3-32 digits/spaces/dashes with an optional +, address "
+                    "1-500): the buyer's delivery contact, handed to the order's leader with the routed "
+                    "order and never logged; a bad one is 422 naming e.g. `$.data.contact.phone`."),
 )
 
 CHOICES = """\
