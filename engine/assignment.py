@@ -84,7 +84,9 @@ async def assign_imported(store: Store, lines: Sequence[tuple[str, str, str]]) -
                if (chosen := candidates_for(view.rule.rule, view.leaders, leader_id, community))]
     if not records:
         return {}
-    answers = await calls.assign_members(store.scripts, BRAND, now=now_ms(), records=records)
+    # When an imported member joined its leader is not known (before the engine, maybe):
+    # 0, answered as a null joined_at, so an import writes the same whenever it runs.
+    answers = await calls.assign_members(store.scripts, BRAND, now=0, records=records)
     return {member_id: answer.leader_id for (member_id, _, _), answer in zip(records, answers)}
 
 
@@ -113,5 +115,5 @@ async def members_of(store: Store, leader_id: str, after: str | None, limit: int
         growth = int(record.split("|", 1)[0]) if record else 0
         joined_ms = int(assigned.rsplit("|", 1)[1]) if assigned else 0
         members.append(LeaderMember(member_id=member_id, tier=ladder.tier_for(growth).name, display_name=name,
-                                    joined_at=rfc3339(joined_ms, 0)))
+                                    joined_at=rfc3339(joined_ms, 0) if joined_ms else None))
     return LeaderMembers(leader_id=leader_id, count=count, members=members, next=page[-1] if more else None)

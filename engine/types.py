@@ -398,7 +398,8 @@ class LeaderMember(msgspec.Struct, kw_only=True):
     member_id: str
     tier: str
     display_name: str | None
-    joined_at: str
+    # When it was given to the leader in the live (UTC); null for a member the import brought.
+    joined_at: str | None
 
 
 class LeaderMembers(msgspec.Struct, kw_only=True):

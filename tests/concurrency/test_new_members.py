@@ -85,7 +85,7 @@ async def test_fewest_members_spreads_concurrent_enrolments_exactly(live: Live, 
     for guest in guests:
         me = await live.me(guest)
         assert listed[me["member_id"]] == me["leader_id"]
-    assert all(m["tier"] == "regular" for found in lists.values() for m in found["members"])
+    assert all(m["tier"] == "regular" and m["joined_at"] for found in lists.values() for m in found["members"])
 
 
 async def test_community_rule_and_the_share_link_first(live: Live, uid: str) -> None:

@@ -89,7 +89,8 @@ async def test_a_leader_reads_its_own_members_only_paged(api: Api) -> None:
     assert page["leader_id"] == "L-01" and page["count"] == 5 and page["next"] == "m-01"
     assert [(m["member_id"], m["tier"], m["display_name"]) for m in page["members"]] == [
         ("m-00", "regular", "Buyer 0"), ("m-01", "regular", "Buyer 1")]
-    assert all(m["joined_at"] for m in page["members"])
+    # Imported: when they joined their leader is not known.
+    assert all(m["joined_at"] is None for m in page["members"])
     seen = [m["member_id"] for m in page["members"]]
     while page["next"]:
         page = (await api.http.get("/v1/leaders/L-01/members", params={"limit": 2, "after": page["next"]},
@@ -128,3 +129,11 @@ async def test_imported_members_without_a_leader_get_one_by_the_rule(api: Api, r
     assert counts == {lid: list(leaders.values()).count(lid) for lid in ("L-01", "L-02")}
     if rule == "fewest_members":
         assert sorted(counts.values()) == [3, 4]
+
+
+async def test_a_bad_community_on_entry_is_refused(api: Api) -> None:
+    await api.setup()
+    problem = assert_problem(await api.enter("wechat:guest-9", community="no spaces"), 422, "invalid_request")
+    assert "$.community" in problem["detail"], problem
+    r = await api.enter("wechat:guest-9", community="c-north")
+    assert r.status_code == 200 and r.json()["member_id"] is None, r.text
