@@ -261,7 +261,8 @@ class ImportReport(msgspec.Struct):
     rejected: list[ImportRejection]
 
 
-class Leader(msgspec.Struct):
+class Leader(msgspec.Struct, omit_defaults=True):
+    # Defaults left out: a leader reads back as the operator wrote it.
     leader_id: str
     name: str
     webhook_url: str | None
