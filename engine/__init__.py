@@ -30,6 +30,7 @@ PLAIN_WRITES: dict[tuple[str, str], str] = {
     ("retention", "srem"): "index of defined sessions, removed from once the session is retired",
     # Whole documents, written by one operator call and read whole: nothing to check first.
     ("rules", "set"): "the tier ladder and the program rules, each a JSON document",
+    ("assignment", "set"): "the operator's leader assignment rule, a JSON document",
     ("leaders", "hset"): "a leader's record (name, webhook URL, commission), whole",
     ("retention", "hset"): "a retired session's final stats, archived whole",
     # A counter with one writer per import: INCR is atomic.

@@ -34,6 +34,10 @@ def _field(member_id: str) -> str:
     return f"{member_id}|n"
 
 
+# The field a member's name is kept in, for a read that takes it with the record.
+name_field = _field
+
+
 async def full_name(store: Store, member_id: str) -> str | None:
     """The member's display name as given (operators only), or None."""
     return await store.client.hget(keys.MemberKeys(member_id).members, _field(member_id))

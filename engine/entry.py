@@ -51,8 +51,9 @@ def product_views(parsed: SessionDef, rows: list[ProductRow], unavailable: str |
 
 
 async def enter(store: Store, identity: str, session_id: str, leader_ref: str | None,
-                webhook_id: str = "") -> Entry:
+                webhook_id: str = "", community: str = "") -> Entry:
     """Enter a live room; ``webhook_id`` is set when the platform's viewer.joined says so.
+    A guest's ``community`` is remembered for the leader it is assigned when it enrols.
 
     A member entering again is one round trip: its seat in the roster gives its tier,
     and its record (growth, points, a leader bound now) is read in the same batch. A
@@ -67,7 +68,7 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
     # A members-only room writes nothing for a viewer it refuses, not even the leader a
     # share link brings: the ref is remembered or bound only once the script admitted it.
     gated = parsed.spec.min_tier is not None
-    member_id, _ = await members.resolve(store, identity, "" if gated else ref)
+    member_id, _ = await members.resolve(store, identity, "" if gated else ref, "" if gated else community)
     if gated and member_id is None:
         raise members_only(parsed.spec.min_tier or "")  # a guest is below every tier
     ladder = await store.config.ladder()

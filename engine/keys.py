@@ -63,6 +63,10 @@ CACHE_LADDER = "ladder"
 CACHE_PROGRAM = "program"
 CACHE_MEMBER_EPOCH = "member_epoch"
 CACHE_WEBHOOK_LEADERS = "webhook_leaders"
+# The assignment rule and every leader (engine/assignment.py).
+CACHE_ASSIGNMENT = "leader_assignment"
+# How new members without a share link's leader are given one (engine/assignment.py).
+LEADER_ASSIGNMENT = f"{PREFIX}:leader_assignment"
 
 
 def cached_session(session_id: str) -> str:
@@ -238,3 +242,26 @@ class LeaderKeys:
         self.totals = f"{base}:totals"
         self.delivery = f"{base}:delivery"
         self.lease = f"{base}:lease"
+
+
+# The brand's own outbound stream (member.enrolled) is delivered by the leader webhook
+# machinery as if the brand were one more leader: this id can never be a leader's (a
+# leader id is letters, digits and ``._:-``).
+BRAND_STREAM_ID = "*brand"
+
+
+class BrandKeys(LeaderKeys):
+    """The brand's event stream and delivery state, and who each leader's members are:
+    one slot, so that picking the leader with the fewest members, counting the member
+    in and announcing it are one script (assign_members.lua)."""
+
+    __slots__ = ("assigned",)
+
+    def __init__(self) -> None:
+        super().__init__(BRAND_STREAM_ID)
+        # member -> "<leader>|<joined ms>" ("" leader: none), once per member.
+        self.assigned = f"{PREFIX}:{{l:{BRAND_STREAM_ID}}}:assigned"
+
+    def members_of(self, leader_id: str) -> str:
+        """A leader's members, a sorted set by member id (all scores 0): its size is the count."""
+        return f"{PREFIX}:{{l:{BRAND_STREAM_ID}}}:members:{leader_id}"

@@ -21,6 +21,7 @@ import logging
 import random
 import secrets
 import time
+from decimal import Decimal
 from typing import Protocol
 
 import msgspec
@@ -155,3 +156,24 @@ async def run(store: Store, settings: Settings, stop: asyncio.Event, post: Post,
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+def brand(settings: Settings) -> Leader:
+    """The brand as a receiver of its own stream (member.enrolled, engine/welcome.py)."""
+    return Leader(keys.BRAND_STREAM_ID, "brand", settings.brand_webhook_url, Decimal(0))
+
+
+async def run_brand(store: Store, settings: Settings, stop: asyncio.Event, post: Post,
+                    interval_s: float = 0.2) -> None:
+    """Deliver the brand's events through ``post`` until ``stop``: the same cursor, lease,
+    backoff and order as a leader's (``deliver_due``), to the brand's endpoint."""
+    receiver = brand(settings)
+    while not stop.is_set():
+        try:
+            await deliver_due(store, post, receiver, deadline_s=settings.webhook_deadline_s)
+        except Exception:  # noqa: BLE001 - a failed pass is retried on a later tick
+            log.exception("brand webhook delivery failed")
+        try:
+            await asyncio.wait_for(stop.wait(), interval_s)
+        except TimeoutError:
+            pass

@@ -19,10 +19,11 @@ async def put(store: Store, leader_id: str, spec: LeaderSpec) -> Leader:
     if leader_id == UNASSIGNED:
         raise invalid(("leader_id",), f"`{UNASSIGNED}` is where orders without a leader go; it is not a leader")
     thousandths(spec.commission_rate, ("commission_rate",), low=Decimal(0), high=Decimal("0.5"))
-    leader = Leader(leader_id, spec.name, spec.webhook_url, spec.commission_rate)
+    leader = Leader(leader_id, spec.name, spec.webhook_url, spec.commission_rate, spec.communities, spec.accepting)
     await store.client.hset(keys.LEADERS, leader_id, encode(leader))
     store.config.forget(keys.cached_commission(leader_id))
     store.config.forget(keys.CACHE_WEBHOOK_LEADERS)
+    store.config.forget(keys.CACHE_ASSIGNMENT)
     return leader
 
 

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ import msgspec
 
 from lua_scripts import calls
 
-from . import display_names, keys, metrics, roster
+from . import assignment, display_names, keys, metrics, roster
 from .clock import now_ms
 from .errors import DomainError
 from .identity import InvalidIdentity, member_named, normalise
@@ -63,8 +63,10 @@ def _split(joined: str) -> list[str]:
     return joined.split(",") if joined else []
 
 
-async def resolve(store: Store, identity: str, leader_ref: str = "") -> tuple[str | None, str]:
-    """(member id or None, the leader ref a guest first came with, else "")."""
+async def resolve(store: Store, identity: str, leader_ref: str = "", community: str = "") -> tuple[str | None, str]:
+    """(member id or None, the leader ref a guest first came with, else "").
+
+    A guest's ``community`` is remembered (the first one) for its enrolment."""
     named = member_named(identity)
     if named is not None:
         return named, ""
@@ -73,7 +75,7 @@ async def resolve(store: Store, identity: str, leader_ref: str = "") -> tuple[st
         return owner, ""
     k = keys.IdentityKeys(identity)
     owner, guest_ref = await calls.resolve_identity(store.scripts, k, identity=identity, leader_ref=leader_ref,
-                                                    now=now_ms())
+                                                    now=now_ms(), community=community)
     if owner == ERASED:
         raise DomainError("member_erased", "the member of this identity was erased; its tokens are no longer accepted")
     if owner:
@@ -140,21 +142,32 @@ def new_member_id(identity: str) -> str:
     return member_named(identity) or f"g-{secrets.token_hex(8)}"
 
 
-async def enrol(store: Store, identity: str, leader_ref: str, candidate: str) -> str:
-    """Make a guest a member of the lowest tier, bound to the leader it first came with.
+# Called once the identity is the new member's, before its record exists: issues its
+# welcome and gives it a leader; (member id, leader ref, community) -> its leader id.
+Greet = Callable[[str, str, str], Awaitable[str]]
+
+
+async def enrol(store: Store, identity: str, leader_ref: str, candidate: str, greet: Greet | None = None) -> str:
+    """Make a guest a member of the lowest tier, bound to the leader it first came with
+    (or the one ``greet`` assigns it).
 
     Returns the member the identity now belongs to: ``candidate``, or whoever a
     concurrent enrolment linked it to first. The identity is claimed before the record
     is created; a crash in between leaves an identity pointing at a member with no
     record, which the viewer's next order completes (resolve gives that id back).
+    ``greet`` runs in between and is idempotent, so such a retry greets once.
     """
     named = member_named(identity)
+    community = ""
     if named is None:
         k = keys.IdentityKeys(identity)
         [claim] = await calls.claim_identity(store.scripts, k, pairs=[[identity, candidate]])
         if claim.owner != candidate:
             return claim.owner
         leader_ref = leader_ref or claim.guest_ref
+        community = await store.client.hget(k.guest_refs, f"{identity}|c") or ""
+    if greet is not None:
+        leader_ref = await greet(candidate, leader_ref, community)
     await calls.upsert_member(store.scripts, keys.MemberKeys(candidate), create_only=True,
                               records=[[candidate, "", "", leader_ref, "" if named else identity]])
     if named is None:
@@ -174,10 +187,12 @@ async def get(store: Store, member_id: str) -> Member:
 # --- import ---------------------------------------------------------------------------
 
 # A parsed line waiting for its batch: (line number, member id, growth, points, leader
-# id, identities, display name or ""). A plain tuple of strings and numbers, which the garbage collector
+# id, identities, display name or "", community or ""). A plain tuple of strings and numbers, which the garbage collector
 # stops tracking: fifty thousand tracked objects per batch made each full collection
 # (the worker frozen meanwhile) take hundreds of milliseconds.
-_Line = tuple[int, str, int | None, int | None, str | None, tuple[str, ...], str]
+_Line = tuple[int, str, int | None, int | None, str | None, tuple[str, ...], str, str]
+# Members given a leader (engine/assignment.py) per script call.
+_ASSIGN_PER_CALL = 500
 
 
 async def ndjson_blocks(chunks: AsyncIterator[bytes],
@@ -306,7 +321,7 @@ async def _check_line(store: Store, number: int, member: MemberLine, leaders: se
             return None
         leaders.add(member.leader_id)
     return (number, member.member_id, member.growth, member.points, member.leader_id, tuple(identities),
-            member.display_name or "")
+            member.display_name or "", member.community or "")
 
 
 async def _apply(store: Store, batch: list[_Line], report: ImportReport) -> None:
@@ -344,7 +359,7 @@ async def _apply_once(store: Store, batch: list[_Line], report: ImportReport) ->
     # 1. Claim every identity of every line, one script call per identity bucket; within
     #    a bucket the claims keep line order, so the first line to name an identity wins.
     claims: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    for n, (_, mid, _, _, _, identities, _) in enumerate(batch):
+    for n, (_, mid, _, _, _, identities, _, _) in enumerate(batch):
         for identity in identities:
             claims[keys.identity_bucket(identity)].append((n, identity, mid))
         if n % _LINES_PER_TURN == 0:
@@ -367,7 +382,7 @@ async def _apply_once(store: Store, batch: list[_Line], report: ImportReport) ->
     for n, line in enumerate(batch):
         if n % _LINES_PER_TURN == 0:
             await asyncio.sleep(0)
-        _, mid, _, _, _, identities, _ = line
+        _, mid, _, _, _, identities, _, _ = line
         conflicts = [(i, owners[(n, i)][0]) for i in identities if owners[(n, i)][0] != mid]
         if conflicts:
             blocked.append((line, conflicts))
@@ -381,22 +396,27 @@ async def _apply_once(store: Store, batch: list[_Line], report: ImportReport) ->
               for pairs in unclaims.values()]
     for u, lines in enumerate(upserts.values()):
         records = [[mid, "" if growth is None else growth, "" if points is None else points, leader_id or "",
-                    ",".join(identities), name] for _, mid, growth, points, leader_id, identities, name in lines]
+                    ",".join(identities), name] for _, mid, growth, points, leader_id, identities, name, _ in lines]
         writes.append(calls.upsert_member_call(keys.MemberKeys(lines[0][1]), create_only=False, records=records))
         if u % (_LINES_PER_TURN // 10) == 0:
             await asyncio.sleep(0)
     unclaimed = 0
+    groups = iter(upserts.values())
+    made: list[_Line] = []
     async for answers in _answers(store, writes):
         for flags in answers:
             # The unclaims come first and answer nothing to count.
             if unclaimed < len(unclaims):
                 unclaimed += 1
                 continue
-            for created in flags:
+            for line, created in zip(next(groups), flags):
                 if created == 1:
                     report.imported += 1
+                    made.append(line)
                 else:
                     report.updated += 1
+    await _assign_leaders(store, [line for group in upserts.values() for line in group if line[4]]
+                          + [line for line in made if not line[4]])
     retry = []
     for line, conflicts in blocked:
         if all(conflict in undone for conflict in conflicts):
@@ -405,3 +425,21 @@ async def _apply_once(store: Store, batch: list[_Line], report: ImportReport) ->
             identity, owner = next(c for c in conflicts if c not in undone)
             report.rejected.append(ImportRejection(line[0], f"identity {identity} belongs to member {owner}"))
     return retry
+
+
+async def _assign_leaders(store: Store, lines: list[_Line]) -> None:
+    """Count imported members in with their leader, and give a new member without one a
+    leader by the operator's rule (engine/assignment.py), recorded in its record."""
+    given: dict[int, list[list[Any]]] = defaultdict(list)
+    for start in range(0, len(lines), _ASSIGN_PER_CALL):
+        part = lines[start:start + _ASSIGN_PER_CALL]
+        leaders = await assignment.assign_imported(store, [(line[1], line[4] or "", line[7]) for line in part])
+        for line in part:
+            leader_id = leaders.get(line[1], "")
+            if not line[4] and leader_id:
+                given[keys.member_bucket(line[1])].append([line[1], "", "", leader_id, ""])
+        await asyncio.sleep(0)
+    writes = [calls.upsert_member_call(keys.MemberKeys(records[0][0]), create_only=False, records=records)
+              for records in given.values()]
+    async for _ in _answers(store, writes):
+        pass

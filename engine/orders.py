@@ -17,7 +17,7 @@ import msgspec
 
 from lua_scripts import calls
 
-from . import keys, members, metrics, roster
+from . import keys, members, metrics, roster, welcome
 from .clock import now_ms, rfc3339
 from .errors import DomainError, over_budget
 from .sessions import SessionDef, load_def, require_def, state_at
@@ -241,7 +241,8 @@ async def _finish_pending(store: Store, parsed: SessionDef, order: StoredOrder, 
                           identity: str) -> StoredOrder:
     """The member-slot half of a pending order: enrol the guest, hold the points."""
     if buyer.guest:
-        owner = await members.enrol(store, identity, buyer.leader_id, buyer.member_id)
+        owner = await members.enrol(store, identity, buyer.leader_id, buyer.member_id,
+                                    welcome.greeter(store, parsed, buyer.tier))
         if owner != buyer.member_id:
             # A concurrent first order of the same guest enrolled it first under another id.
             await release(store, order, "aborted")

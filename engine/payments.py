@@ -13,13 +13,13 @@ import msgspec
 
 from lua_scripts import calls
 
-from . import keys, leaders, metrics, roster
+from . import buyers, keys, leaders, metrics, roster
 from .clock import now_ms
 from .errors import DomainError, InvalidInput
 from .orders import StoredOrder, decode_order, find, order_view
 from .sessions import load_def
 from .store import Store
-from .types import Order, encode
+from .types import DeliveryContact, Order, encode
 
 
 log = logging.getLogger("livebenefits.payments")
@@ -27,6 +27,11 @@ log = logging.getLogger("livebenefits.payments")
 
 class LeaderOrder(Order, kw_only=True):
     commission: int
+    # Who the leader serves (engine/buyers.py): the buyer's display name in full, its
+    # phone masked (138****0001), and on order.routed the platform's delivery contact.
+    buyer_name: str | None = None
+    buyer_phone: str | None = None
+    contact: DeliveryContact | None = None
 
 
 class Outcome(msgspec.Struct):
@@ -47,7 +52,7 @@ def _unknown_order(order_id: str) -> DomainError:
     return InvalidInput(("data", "order_id"), f"no order {order_id!r}")
 
 
-async def pay(store: Store, order_id: str, amount: int) -> Outcome:
+async def pay(store: Store, order_id: str, amount: int, contact: DeliveryContact | None = None) -> Outcome:
     order = await find(store, order_id)
     if order is None:
         raise _unknown_order(order_id)
@@ -69,11 +74,13 @@ async def pay(store: Store, order_id: str, amount: int) -> Outcome:
     metrics.POINTS_AWARDED.labels(paid.session_id, paid.tier).inc(paid.points_earned)
     if paid.coupon_id:
         metrics.COUPONS_REDEEMED.labels(paid.session_id, paid.tier).inc()
-    return await finish_credit(store, paid)
+    return await finish_credit(store, paid, contact)
 
 
-async def finish_credit(store: Store, order: StoredOrder) -> Outcome:
-    """Points and growth to the member, then the order to its leader; outbox entry gone."""
+async def finish_credit(store: Store, order: StoredOrder, contact: DeliveryContact | None = None) -> Outcome:
+    """Points and growth to the member, then the order to its leader (with the buyer's
+    ``contact``, which only the payment carries: a credit the sweeper finishes after a
+    crash routes the order without it); outbox entry gone."""
     credited = await calls.credit_member(
         store.scripts, keys.MemberKeys(order.member_id), member_id=order.member_id, order_id=order.order_id,
         points=order.points_earned, growth=order.growth_earned, unassigned=leaders.UNASSIGNED, now=now_ms())
@@ -85,7 +92,7 @@ async def finish_credit(store: Store, order: StoredOrder) -> Outcome:
     outcome, before, after, leader_id = credited.outcome, credited.growth_before, credited.growth_after, \
         credited.leader_id
     if outcome in ("ok", "duplicate"):
-        await route(store, order, leader_id)
+        await route(store, order, leader_id, contact)
     # The member's seat in the room takes the tier its growth now gives: the next order
     # there is priced at it. The outbox entry goes in the same step.
     await roster.reseat(store, order.session_id, order.member_id, int(after),
@@ -96,17 +103,20 @@ async def finish_credit(store: Store, order: StoredOrder) -> Outcome:
     return Outcome("paid", order, ladder.tier_for(int(before)).name, ladder.tier_for(int(after)).name)
 
 
-async def leader_view(store: Store, order: StoredOrder, leader_id: str, commission: int) -> LeaderOrder:
+async def leader_view(store: Store, order: StoredOrder, leader_id: str, commission: int,
+                      contact: DeliveryContact | None = None) -> LeaderOrder:
     parsed = await load_def(store, order.session_id)
     view = order_view(order, parsed.offset_minutes if parsed else 0)
-    return LeaderOrder(**{**msgspec.structs.asdict(view), "leader_id": leader_id}, commission=commission)
+    buyer = await buyers.buyer(store, order.member_id)
+    return LeaderOrder(**{**msgspec.structs.asdict(view), "leader_id": leader_id}, commission=commission,
+                       buyer_name=buyer.name, buyer_phone=buyer.masked_phone, contact=contact)
 
 
-async def route(store: Store, order: StoredOrder, leader_id: str) -> None:
+async def route(store: Store, order: StoredOrder, leader_id: str, contact: DeliveryContact | None = None) -> None:
     rate = await leaders.commission_milli(store, leader_id)
     commission = order.amount_due * rate // 1000
     lk = keys.LeaderKeys(leader_id)
-    event = encode(await leader_view(store, order, leader_id, commission))
+    event = encode(await leader_view(store, order, leader_id, commission, contact))
     routed = await calls.route_order(store.scripts, lk, order_id=order.order_id, event=event, amount=order.amount_due,
                                      commission=commission)
     if routed.outcome == "ok":

@@ -11,7 +11,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from .types import Fen, Id
+from .types import DeliveryContact, Fen, Id
 
 Identity = Annotated[str, Meta(min_length=1, max_length=200)]
 
@@ -51,6 +51,8 @@ class InteractedData(msgspec.Struct):
 class PaidData(msgspec.Struct):
     order_id: Id
     amount: Fen
+    # Optional: the buyer's delivery contact, for its leader (engine/buyers.py).
+    contact: DeliveryContact | None = None
 
 
 class OrderData(msgspec.Struct):

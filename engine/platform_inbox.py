@@ -107,7 +107,7 @@ async def apply(store: Store, webhook_id: str, event: PlatformEvent) -> str:
                 raise _unknown_session(d.session_id) if exc.code == "unknown_session" else exc
             return "applied"
         case OrderPaid(data=d):
-            paid = await payments.pay(store, d.order_id, d.amount)
+            paid = await payments.pay(store, d.order_id, d.amount, d.contact)
             # Any payment of an order whose reservation was released, the first or a repeat,
             # is answered so the platform refunds it: the stock has gone back on sale.
             return PAID_AFTER_RELEASE if paid.order.status == PAID_AFTER_RELEASE else paid.status

@@ -168,6 +168,11 @@ def build_def(session_id: str, spec: SessionSpec, version: str, override: str = 
             raise invalid((*at, "tiers"), "coupons need a member: `guest` cannot hold one")
         if c.kind == "percent_off" and not 1 <= c.value <= 99:
             raise invalid((*at, "value"), "a percent_off coupon is 1-99 percent")
+    for i, template_id in enumerate(spec.welcome_coupons):
+        if template_id not in templates:
+            raise invalid(("welcome_coupons", i), f"no coupon template {template_id!r} in this session's coupons")
+        if template_id in spec.welcome_coupons[:i]:
+            raise invalid(("welcome_coupons", i), "a welcome names each template once")
     return SessionDef(session_id, keys.SessionKeys(session_id), version, spec, products,
                       _offset_minutes(spec.starts_at), override, dropped_skus or [])
 
@@ -227,7 +232,8 @@ async def define(store: Store, session_id: str, spec: SessionSpec, ladder: Ladde
             "def": encode(spec).decode(), "starts": to_ms(spec.starts_at), "ends": to_ms(spec.ends_at),
             "mult": parsed.multiplier_milli, "resv": spec.reservation_minutes * 60_000,
             "skus": ",".join(parsed.skus), "previous_skus": previous, "dropped": ",".join(ever_dropped),
-            "tpls": ",".join(c.template_id for c in spec.coupons),
+            # Welcome templates are issued on enrolment (issue_welcome.lua), never on entry.
+            "tpls": ",".join(c.template_id for c in spec.coupons if c.template_id not in spec.welcome_coupons),
             "products": [{"fields": _product_fields(p, spec.tier_discounts, admit), "stock": p.spec.stock}
                          for p in parsed.products],
             "admit": _listed(admit),
@@ -323,7 +329,8 @@ async def view(store: Store, session_id: str) -> SessionView:
     return SessionView(session_id=session_id, state=state, title=spec.title, starts_at=spec.starts_at,
                        ends_at=spec.ends_at, points_multiplier=spec.points_multiplier,
                        reservation_minutes=spec.reservation_minutes, products=products, coupons=spec.coupons,
-                       vip_min_tier=spec.vip_min_tier, tier_discounts=spec.tier_discounts, min_tier=spec.min_tier)
+                       vip_min_tier=spec.vip_min_tier, tier_discounts=spec.tier_discounts, min_tier=spec.min_tier,
+                       welcome_coupons=spec.welcome_coupons)
 
 
 async def summaries(store: Store) -> list[SessionSummary]:

@@ -37,6 +37,12 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ValueError(f"{name} must be 1 or more")
     return value
+def brand_webhook_url(env: Mapping[str, str]) -> str:
+    """``LIVEBENEFITS_BRAND_WEBHOOK_URL``: an http(s) URL, or "" for none."""
+    url = env.get("LIVEBENEFITS_BRAND_WEBHOOK_URL", "").strip()
+    if url and not (url.startswith(("http://", "https://")) and len(url) <= 2000):
+        raise ValueError("LIVEBENEFITS_BRAND_WEBHOOK_URL must be an http:// or https:// URL (at most 2000 characters)")
+    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,10 @@ class Settings:
     # on a replica too. 0: replication stays asynchronous (README, "Deploying past one machine").
     wait_replicas: int = 0
     wait_timeout_ms: int = 1000
+    # The brand's endpoint for member.enrolled (engine/welcome.py; "": no events), and
+    # the Standard Webhooks secret it is signed with ("": the leader webhook secret).
+    brand_webhook_url: str = ""
+    brand_webhook_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -125,4 +135,6 @@ class Settings:
                                                    DEFAULT_DAILY_ACTIVITY_GROWTH_CAP),
             wait_replicas=_non_negative(env, "LIVEBENEFITS_WAIT_REPLICAS", 0),
             wait_timeout_ms=_positive(env, "LIVEBENEFITS_WAIT_TIMEOUT_MS", 1000),
+            brand_webhook_url=brand_webhook_url(env),
+            brand_webhook_secret=env.get("LIVEBENEFITS_BRAND_WEBHOOK_SECRET", "").strip(),
         )

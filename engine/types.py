@@ -65,10 +65,18 @@ class ProgramSpec(ApiStruct, kw_only=True):
     max_shares_per_session: SmallCount = 3
 
 
+# A community (小区/社区) code: leaders serve some, a member lives in one.
+Community = Annotated[str, Meta(pattern=ID_PATTERN)]
+
+
 class LeaderSpec(ApiStruct, kw_only=True):
     name: Name
     webhook_url: Annotated[str, Meta(pattern=r"^https?://", max_length=2000)] | None = None
     commission_rate: Decimal = Decimal("0")
+    # Where the leader delivers (the `community` assignment rule) and whether it takes
+    # new members assigned by a rule (a share link's leader is always its own).
+    communities: Annotated[list[Community], Meta(max_length=100)] = []
+    accepting: bool = True
 
 
 class MemberLine(ApiStruct, kw_only=True):
@@ -78,6 +86,7 @@ class MemberLine(ApiStruct, kw_only=True):
     points: Points | None = None
     leader_id: Id | None = None
     display_name: DisplayName | None = None
+    community: Community | None = None
 
 
 class ProductSpec(ApiStruct, kw_only=True):
@@ -123,6 +132,9 @@ class SessionSpec(ApiStruct, kw_only=True):
     min_tier: Annotated[TierName | None, Meta(description=(
         "Members-only room (会员日): the lowest ladder tier admitted. Entry and orders by a viewer below it "
         "(guests always) are 403 `members_only`. Absent: open to everyone."))] = None
+    # Templates of ``coupons`` issued once to a guest enrolled by its first order here
+    # (never on entry): the welcome of a member made in the live.
+    welcome_coupons: Annotated[list[Id], Meta(max_length=20)] = []
 
 
 class StockDelta(ApiStruct, kw_only=True):
@@ -133,6 +145,8 @@ class StockDelta(ApiStruct, kw_only=True):
 
 class EnterRequest(ApiStruct, kw_only=True):
     leader_ref: str | None = None
+    # A guest's community code, for the `community` leader assignment when it enrols.
+    community: Community | None = None
 
 
 class OrderRequest(ApiStruct, kw_only=True):
@@ -268,11 +282,14 @@ class ImportReport(msgspec.Struct):
     rejected: list[ImportRejection]
 
 
-class Leader(msgspec.Struct):
+class Leader(msgspec.Struct, omit_defaults=True):
+    # Defaults left out: a leader reads back as the operator wrote it.
     leader_id: str
     name: str
     webhook_url: str | None
     commission_rate: Decimal
+    communities: list[str] = []
+    accepting: bool = True
 
 
 class StockLeft(msgspec.Struct):
@@ -296,6 +313,7 @@ class SessionView(msgspec.Struct, kw_only=True):
     vip_min_tier: str | None = None
     tier_discounts: dict[str, int] = {}
     min_tier: str | None = None
+    welcome_coupons: list[str] = []
 
 
 class SessionSummary(msgspec.Struct, kw_only=True):
@@ -439,3 +457,45 @@ class LedgerEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
 class Ledger(msgspec.Struct, kw_only=True):
     member_id: str
     entries: list[LedgerEntry]
+# --- new members: leader assignment and welcome ---------------------------------------
+
+AssignmentRule = Literal["none", "community", "fewest_members"]
+
+
+class LeaderAssignment(ApiStruct, kw_only=True):
+    """How a new member without a share link's leader gets one."""
+    rule: AssignmentRule
+
+
+class LeaderMember(msgspec.Struct, kw_only=True):
+    member_id: str
+    tier: str
+    display_name: str | None
+    # When it was given to the leader in the live (UTC); null for a member the import brought.
+    joined_at: str | None
+
+
+class LeaderMembers(msgspec.Struct, kw_only=True):
+    leader_id: str
+    count: int
+    members: list[LeaderMember]
+    next: str | None = None
+
+
+class MemberEnrolled(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The brand's ``member.enrolled`` event (no identity, no phone: the brand looks the
+    member up by id)."""
+    member_id: str
+    session_id: str
+    tier: str
+    enrolled_at: str
+    welcome_coupons: list[Coupon]
+    leader_id: str | None = None
+
+
+class DeliveryContact(msgspec.Struct, kw_only=True):
+    """Where the platform delivers a paid order (``order.paid``'s optional ``contact``):
+    carried to the order's leader with the routed order, never logged."""
+    name: Annotated[str, Meta(min_length=1, max_length=64)]
+    phone: Annotated[str, Meta(pattern=r"^\+?[0-9][0-9 -]{2,31}(?!\n)$")]
+    address: Annotated[str, Meta(min_length=1, max_length=500)]

@@ -130,3 +130,12 @@ def resume_cursor(request: Request) -> leader_orders.Cursor | None:
     for clients that cannot set it."""
     header = request.headers.get("last-event-id")
     return cursor_param(header, "Last-Event-ID", "$.headers.Last-Event-ID") if header else query_after(request)
+
+
+def query_id_after(request: Request) -> str | None:
+    """``?after=`` of a list paged by id (a leader's members): the ``next`` of the previous page."""
+    after = request.query_params.get("after")
+    if after is not None and not _ID.match(after):
+        raise invalid_request("`after` must be an id: 1-64 characters of letters, digits and . _ : - "
+                              "- at `$.query.after`")
+    return after

@@ -94,14 +94,23 @@ async def deliver_due(store: Store, signer: Webhook, http: httpx.AsyncClient, le
 
 
 async def run(store: Store, settings: Settings, stop: asyncio.Event, interval_s: float = 0.2) -> None:
-    """Deliver every leader's due orders until ``stop`` (engine.leader_delivery.run), POSTing them over one client.
+    """Deliver every leader's due orders until ``stop`` (engine.leader_delivery.run), POSTing them over one client;
+    and the brand's events (member.enrolled) to LIVEBENEFITS_BRAND_WEBHOOK_URL, if set.
 
-    Without LIVEBENEFITS_WEBHOOK_SECRET nothing can be signed, so nothing is delivered.
+    Without LIVEBENEFITS_WEBHOOK_SECRET nothing can be signed, so no leader webhook is
+    delivered; the brand's are signed with LIVEBENEFITS_BRAND_WEBHOOK_SECRET, else that one.
     """
-    if not settings.webhook_secret:
-        log.warning("no LIVEBENEFITS_WEBHOOK_SECRET: leader webhooks are not delivered")
-        return
-    signer = Webhook(settings.webhook_secret)
+    loops = []
     async with open_client(settings.webhook_concurrency, settings.webhook_deadline_s) as http:
-        post = SignedPost(signer, http, settings.webhook_deadline_s)
-        await leader_delivery.run(store, settings, stop, post, interval_s=interval_s)
+        if settings.webhook_secret:
+            post = SignedPost(Webhook(settings.webhook_secret), http, settings.webhook_deadline_s)
+            loops.append(leader_delivery.run(store, settings, stop, post, interval_s=interval_s))
+        else:
+            log.warning("no LIVEBENEFITS_WEBHOOK_SECRET: leader webhooks are not delivered")
+        brand_secret = settings.brand_webhook_secret or settings.webhook_secret
+        if settings.brand_webhook_url and brand_secret:
+            brand_post = SignedPost(Webhook(brand_secret), http, settings.webhook_deadline_s)
+            loops.append(leader_delivery.run_brand(store, settings, stop, brand_post, interval_s=interval_s))
+        elif settings.brand_webhook_url:
+            log.warning("no webhook secret: member.enrolled is not delivered to the brand")
+        await asyncio.gather(*loops)

@@ -27,6 +27,7 @@ from engine.types import (LeaderList, RefundRequired, SessionList, EnterRequest,
                           SessionView, StockDelta, StockLeft)
 from engine.types import MemberPatch, Question, QuestionList, QuestionRequest, VipRoll
 from engine.types import GrowthMovementRequest, Ledger, MovementResult, PointsMovementRequest
+from engine.types import LeaderAssignment, LeaderMembers, MemberEnrolled
 
 from .problems import STATUS_BY_CODE
 
@@ -138,6 +139,17 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("PUT", "/v1/leaders/{leader_id}", "Create or replace a community leader", ("operator",),
               LeaderSpec, Leader, notes="`unassigned` is not a leader id (422)."),
     Operation("GET", "/v1/leaders", "Every leader, by id", ("operator",), response=LeaderList),
+    Operation("PUT", "/v1/leader-assignment", "Choose how new members without a share link's leader get one",
+              ("operator",), LeaderAssignment, LeaderAssignment,
+              notes="`none` (the default): no leader. `community`: an accepting leader whose `communities` "
+                    "has the member's `community` (the member import line's, or the one a guest sent when "
+                    "entering); among several, the one with the fewest members, ties by id. `fewest_members`: "
+                    "the accepting leader with the fewest members, ties by id. The share link's leader "
+                    "(`leader_ref`, an import line's `leader_id`) always comes first. Applies to guests enrolled "
+                    "by their first order and to members imported new without a leader; a member keeps the "
+                    "leader it was given. Every worker follows a change within LIVEBENEFITS_CONFIG_TTL."),
+    Operation("GET", "/v1/leader-assignment", "Read the leader assignment rule", ("operator",),
+              response=LeaderAssignment),
     Operation("POST", "/v1/members/import", "Upsert members from NDJSON, one MemberLine a line", ("operator",),
               MemberLine, ImportReport, body="ndjson",
               notes="Bad lines are reported in `rejected` with their 1-based line number; the rest apply."),
@@ -206,6 +218,16 @@ OPERATIONS: tuple[Operation, ...] = (
               errors=("unknown_leader",)),
     Operation("GET", "/v1/leaders/{leader_id}/orders", "Orders routed to a leader, oldest first", _LEADER,
               response=LeaderOrders, params=_LIST_PARAMS),
+    Operation("GET", "/v1/leaders/{leader_id}/members", "A leader's members by member id, and their count", _LEADER,
+              response=LeaderMembers, errors=("unknown_leader",), params=(
+                  _param("query", "after", {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,64}$"},
+                         "Cursor: the `next` of the previous page (a member id)."),
+                  _param("query", "limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                         "Members per page.")),
+              notes="`count` is every member the leader has (the members it was given by a share link, the "
+                    "import or the assignment rule); `members` one page of them, by member id, with the tier, "
+                    "the display name in full (the leader serves them) and when each joined the leader. A "
+                    "leader's token reads only its own: another's is 403 `forbidden`."),
     Operation("GET", "/v1/leaders/{leader_id}/orders/stream", "Routed and refunded orders as server-sent events",
               _LEADER, response=LeaderOrder, answer="sse", params=_STREAM_PARAMS,
               notes="Each event: `id: <cursor>`, `event: order.routed` or `order.refunded`, `data:` one LeaderOrder."),
@@ -252,7 +274,10 @@ OPERATIONS: tuple[Operation, ...] = (
                     "Refunds are whole-order: `order.refunded` takes back the whole order (a partial refund "
                     "is settled by the platform and not reported). `viewer.interacted` counts `count` "
                     "interactions of `kind` (`like`, `comment`, `gift`, `question`; any other kind as `other`) "
-                    "by the viewer's tier and minute. Unknown fields are ignored."),
+                    "by the viewer's tier and minute. Unknown fields are ignored. `order.paid` may carry "
+                    "`contact` (name 1-64, phone 3-32 digits/spaces/dashes with an optional +, address "
+                    "1-500): the buyer's delivery contact, handed to the order's leader with the routed "
+                    "order and never logged; a bad one is 422 naming e.g. `$.data.contact.phone`."),
 )
 
 # Points and growth from other channels, the ledger, look-up and erasure (issue 12;
@@ -377,6 +402,8 @@ def _schemas() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
     kinds = list(dict.fromkeys(t for op in OPERATIONS
                                for t in (op.request, op.response, *(kind for _, kind, _ in op.also))
                                if t is not None))
+    # The brand's webhook body is in no operation: named here for the `webhooks` section.
+    kinds.append(MemberEnrolled)
     refs, components = msgspec.json.schema_components([*kinds, Problem], ref_template=REF)
     by_type = dict(zip(kinds, refs))
     # A union (the webhook body) comes back inline: name it so operations can refer to it.
@@ -486,6 +513,30 @@ def _leader_webhooks(by_type: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     }}}
 
 
+def _brand_webhooks(by_type: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """What the engine POSTs to LIVEBENEFITS_BRAND_WEBHOOK_URL (engine/welcome.py)."""
+    headers = {
+        "webhook-id": "`*brand:<stream entry id>`, the same on every retry of one event: drop repeats by it.",
+        "webhook-timestamp": "Unix seconds when this attempt was signed.",
+        "webhook-signature": "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with "
+                             "LIVEBENEFITS_BRAND_WEBHOOK_SECRET (else LIVEBENEFITS_WEBHOOK_SECRET).",
+    }
+    body = {"type": "object", "required": ["type", "data"], "properties": {
+        "type": {"const": "member.enrolled"}, "data": by_type[MemberEnrolled]}}
+    return {"memberEnrolled": {"post": {
+        "summary": "A member made in the live: its leader and welcome coupons, to the brand",
+        "description": "Sent once per member, when a guest's first order enrols it: `leader_id` is the leader it "
+                       "was given (null: none), `welcome_coupons` what the session's `welcome_coupons` issued it "
+                       "(empty when their budgets were spent). No identity or phone number. Delivered like the "
+                       "leader webhooks: signed per Standard Webhooks 1.0, in order, each until a 2xx answer, "
+                       "retried with backoff from 0.5 s doubling to 60 s.",
+        "parameters": [_param("header", name, {"type": "string"}, text, True) for name, text in headers.items()],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "responses": {"2XX": {"description": "Accepted; the next event follows."},
+                      "default": {"description": "Not accepted: the same event is sent again after a backoff."}},
+    }}}
+
+
 @functools.cache
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document, built once."""
@@ -500,7 +551,7 @@ def document() -> dict[str, Any]:
                  "description": CHOICES},
         "tags": [{"name": n} for n in ("operator", "viewer", "leader", "host", "platform")],
         "paths": paths,
-        "webhooks": _leader_webhooks(by_type),
+        "webhooks": {**_leader_webhooks(by_type), **_brand_webhooks(by_type)},
         "components": {
             "schemas": components,
             "responses": {"Problem": {"description": "Any other failure, as problem+json.", "content": {

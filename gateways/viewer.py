@@ -60,7 +60,7 @@ async def entered(call: ViewerCall) -> Entry:
     identity = viewer_of(call.authorization, call.verifier)
     session_id = checked_id("session_id", call.session_id)
     spec = decoded(await read_capped(call.receive, call.content_length, BODY_LIMIT), EnterRequest, optional=True)
-    return await entry.enter(call.store, identity, session_id, spec.leader_ref)
+    return await entry.enter(call.store, identity, session_id, spec.leader_ref, community=spec.community or "")
 
 
 async def listed(call: ViewerCall) -> ProductList:

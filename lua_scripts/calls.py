@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 import orjson
 
-from engine.keys import IdentityKeys, LeaderKeys, MemberKeys, SessionKeys, TagKeys, identity_digest
+from engine.keys import BrandKeys, IdentityKeys, LeaderKeys, MemberKeys, SessionKeys, TagKeys, identity_digest
 
 
 # A call as data, for bulk work sent many at a time (``Store.run_scripts``): script,
@@ -337,10 +337,10 @@ async def void_hold(run: Runner, mk: MemberKeys, *, order_id: str) -> str:
 # --- identities ------------------------------------------------------------------------
 
 async def resolve_identity(run: Runner, ik: IdentityKeys, *, identity: str, leader_ref: str,
-                           now: int) -> tuple[str, str]:
+                           now: int, community: str = "") -> tuple[str, str]:
     """(member id, or "!erased", or "", the leader ref a guest first came with or "")."""
     owner, guest_ref = await run.call("resolve_identity", [ik.owners, ik.guest_refs, ik.erased],
-                                      [identity, leader_ref, identity_digest(identity), now])
+                                      [identity, leader_ref, identity_digest(identity), now, community])
     return owner, guest_ref
 
 
@@ -440,3 +440,37 @@ async def close_question(run: Runner, k: SessionKeys, *, question_id: str, to: L
     return _reply(await run.call(
         "close_question", [k.questions, k.questions_open, k.question_state(to), k.host_feed],
         [question_id, to, closed_at, keep]))
+
+
+# --- new members: welcome and leader ------------------------------------------------------
+
+class Welcome(msgspec.Struct, frozen=True):
+    """issue_welcome's answer: the coupons of the member's welcome, and whether this call issued them."""
+    issued_now: bool
+    coupons: list[str]
+
+
+async def issue_welcome(run: Runner, k: SessionKeys, *, member_id: str, tier: str, now: int,
+                        template_ids: Sequence[str]) -> Welcome:
+    raw = await run.call("issue_welcome", [k.templates, k.held, k.coupons, k.stats],
+                         [member_id, tier, now, k.tag, ",".join(template_ids)])
+    return Welcome(bool(int(raw[0])), list(raw[1:]))
+
+
+class Assignment(msgspec.Struct, frozen=True, array_like=True):
+    leader_id: str       # "" = no leader
+    assigned_now: int
+
+
+def assign_members_call(bk: BrandKeys, *, now: int, records: Sequence[tuple[str, Sequence[str], str]]) -> Call:
+    """Records: (member_id, candidate leader ids by id, member.enrolled event fragment or "")."""
+    leaders = sorted({leader for _, candidates, _ in records for leader in candidates})
+    return ("assign_members", (bk.assigned, bk.stream, *(bk.members_of(leader) for leader in leaders)),
+            (now, orjson.dumps(leaders), orjson.dumps([list(r) for r in records])))
+
+
+async def assign_members(run: Runner, bk: BrandKeys, *, now: int,
+                         records: Sequence[tuple[str, Sequence[str], str]]) -> list[Assignment]:
+    """One assignment per record, in order."""
+    raw = await run.call(*assign_members_call(bk, now=now, records=records))
+    return [Assignment(leader, int(made)) for leader, made in raw]

@@ -55,7 +55,11 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
         await api.setup(session_id="S1", session=live_session(
             products=[*live_session()["products"],
                       {"sku": "BREAD", "name": "Bread", "base_price": 990, "stock": 30, "per_member_limit": 5}],
-            vip_min_tier="gold"),
+            # A welcome for the guest the flow enrols (issue_welcome.lua).
+            coupons=[*live_session()["coupons"],
+                     {"template_id": "welcome-5", "kind": "amount_off", "value": 500, "budget": 10,
+                      "valid_minutes": 60}],
+            welcome_coupons=["welcome-5"], vip_min_tier="gold"),
             members=[
                 {"member_id": "m-gold", "identities": ["phone:13800000001", "wechat:oGold"], "growth": 5200,
                  "points": 500, "leader_id": "L-01"},

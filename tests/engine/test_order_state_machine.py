@@ -8,6 +8,7 @@ code, every price) and after every step reads Redis to check the invariants:
 - for every SKU, stock_left + reserved + sold == the initial stock;
 - no member's bought count exceeds the limit, and it equals the qty of its reserved orders;
 - coupons issued per template <= budget; a coupon is used exactly while an order holds it;
+  the guest's first order welcomes it with the welcome template's coupon, once, within budget;
 - no member's points are negative, and points and growth are exactly the model's (spent
   on orders, given back on release, earned on payment, taken back on refund);
 - paid and refunded units stay sold; every webhook applies once, however often replayed;
@@ -92,7 +93,11 @@ TEMPLATES: list[dict[str, Any]] = [
      "budget": 4, "valid_minutes": 60},
     {"template_id": "gold-300", "tiers": ["gold", "black_diamond"], "kind": "amount_off", "value": 300,
      "min_spend": 2000, "budget": 2, "valid_minutes": 60},
+    # The session's welcome (issue_welcome.lua): never on entry, to the guest its first order enrols.
+    {"template_id": "welcome-200", "tiers": None, "kind": "amount_off", "value": 200, "min_spend": 0,
+     "budget": 1, "valid_minutes": 60},
 ]
+WELCOME = ["welcome-200"]
 MEMBERS: list[dict[str, Any]] = [
     {"member_id": "sm-reg1", "growth": 0, "points": 300},
     {"member_id": "sm-reg2", "growth": 200, "points": 0},
@@ -117,7 +122,7 @@ def _session_spec() -> SessionSpec:
     spec = {"title": "State machine live", "starts_at": (now - timedelta(minutes=10)).isoformat(),
             "ends_at": (now + timedelta(hours=1)).isoformat(), "points_multiplier": SESSION_MULT / 1000,
             "reservation_minutes": 15, "products": list(PRODUCTS.values()), "coupons": TEMPLATES,
-            "tier_discounts": TIER_DISCOUNTS}
+            "tier_discounts": TIER_DISCOUNTS, "welcome_coupons": WELCOME}
     return msgspec.json.decode(json.dumps(spec), type=SessionSpec)
 
 
@@ -251,6 +256,8 @@ class OrderMachine(RuleBasedStateMachine):
         held = {c.template_id for c in self.coupons.values() if c.member_id == member_id}
         for template in TEMPLATES:
             tid = template["template_id"]
+            if tid in WELCOME:
+                continue
             open_to = template["tiers"] is None or tier in template["tiers"]
             if open_to and tid not in held and self.issued[tid] < template["budget"]:
                 issued = [c for c in result.coupons if c.template_id == tid]
@@ -291,6 +298,16 @@ class OrderMachine(RuleBasedStateMachine):
             self.points[placed.member_id] = 0
             self.growth[placed.member_id] = 0
             self.moves[placed.member_id] = []
+            # ... and welcomed: the welcome template's coupon, while its budget lasts.
+            welcomed = self.run(self.store.client.hget(keys.SessionKeys(SID).held, f"w|{placed.member_id}"))
+            for tid in WELCOME:
+                if self.issued[tid] < next(t["budget"] for t in TEMPLATES if t["template_id"] == tid):
+                    assert welcomed and len(welcomed.split(",")) == 1, welcomed
+                    self.coupons[welcomed] = ModelCoupon(welcomed, tid, placed.member_id)
+                    self.issued[tid] += 1
+                    self.seen["welcomed"] += 1
+                else:
+                    assert welcomed == "", welcomed
         member_id = self.member_of[identity]
         assert placed.member_id == member_id and placed.tier == self._tier(identity)
         assert (placed.sku, placed.qty, placed.status) == (sku, qty, "reserved")

@@ -109,6 +109,8 @@ class LeaderEndpoint:
 
     fail_first: int = 0
     failing: threading.Event = field(default_factory=threading.Event)
+    # The secret deliveries are verified with (the brand's endpoint has its own).
+    secret: str = WEBHOOK_SECRET
     attempts: list[Attempt] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -121,7 +123,7 @@ class LeaderEndpoint:
 
     def __enter__(self) -> "LeaderEndpoint":
         endpoint = self
-        verifier = Webhook(WEBHOOK_SECRET)
+        verifier = Webhook(self.secret)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name

@@ -197,7 +197,7 @@ async def test_a_refund_that_overtakes_the_credit_still_gives_everything_back(
     await setup(api)
     order = (await api.order(NEAR, "k1", sku="MILK-1L", qty=1, points=100)).json()
 
-    async def dies(store: Any, paid: Any) -> payments.Outcome:
+    async def dies(store: Any, paid: Any, contact: Any = None) -> payments.Outcome:
         return payments.Outcome("paid", paid)
     with monkeypatch.context() as patch:
         patch.setattr(payments, "finish_credit", dies)
