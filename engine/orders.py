@@ -17,11 +17,12 @@ import msgspec
 
 from lua_scripts import calls
 
-from . import keys, members, metrics, roster
+from . import hot_sku, keys, members, metrics, roster
 from .clock import now_ms, rfc3339
 from .errors import DomainError, over_budget
 from .sessions import SessionDef, load_def, require_def, state_at
 from .store import Store
+from .program_rules import Program
 from .types import Order, OrderList, OrderRequest
 
 # How long a points order may wait for its hold before the sweeper settles it.
@@ -63,6 +64,10 @@ class StoredOrder(msgspec.Struct):
     nth: int = 0
     seated: int = 0
     idempotency_key: str = ""
+    # A hot SKU's order (engine/hot_sku.py): the bucket its units came from and the
+    # buyer's home bucket holding its limit count; -1: the units are in the product hash.
+    bucket: int = -1
+    home: int = -1
 
     @property
     def points_to_earn(self) -> int:
@@ -179,24 +184,18 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
     order_id = f"{k.tag}-{_order_ids.getrandbits(64):016x}"
     fingerprint = _fingerprint(session_id, request)
     generation = await roster.generation(store, ladder)
-    deadline = asyncio.get_running_loop().time() + _IN_PROGRESS_WAIT_S
-    while True:
-        reply = await calls.reserve_order(
-            store.scripts, k, sku=request.sku, member_id=buyer.member_id, tier=buyer.tier, qty=request.qty,
-            coupon_id=request.coupon_id or "", points=request.points, now=now, order_id=order_id,
-            fingerprint=fingerprint, tier_mult=buyer.multiplier_milli,
-            points_per_yuan=program.spec.points_per_yuan, point_value_fen=program.spec.point_value_fen,
-            max_points_discount_milli=program.max_points_discount_milli, leader_id=buyer.leader_id,
-            viewer=identity, pending_grace_ms=PENDING_GRACE_MS, pending=buyer.guest or request.points > 0,
-            generation=generation, idempotency_field=keys.idempotency_field(identity, idempotency_key),
-            rate=store.settings.order_rate, burst=store.settings.order_burst)
-        if reply.outcome != "in_progress":
-            break
-        # The first request with this key is finishing its member-side half: wait for it.
-        if asyncio.get_running_loop().time() > deadline:
-            raise DomainError("request_in_progress", "a request with this Idempotency-Key is still running")
-        await asyncio.sleep(0.02)
+    taken = await _take_hot(store, parsed, buyer, request, order_id, now)
+    try:
+        reply = await _reserve_order(store, k, buyer, identity, request, idempotency_key, order_id, fingerprint,
+                                     generation, program, now, taken)
+    except BaseException:
+        if taken is not None:
+            await hot_sku.give_back(store, session_id, request.sku, order_id, *taken)
+        raise
     outcome = reply.outcome
+    if taken is not None and outcome != "ok":
+        # Refused, replayed or unseated: the units and the hold taken for it go back.
+        await hot_sku.give_back(store, session_id, request.sku, order_id, *taken)
     if outcome == "unseated":
         return None
     if outcome == "err":
@@ -210,6 +209,50 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
     if order.status == "pending":
         order = await _finish_pending(store, parsed, order, buyer, identity)
     return order_view(order, parsed.offset_minutes), False
+
+
+async def _take_hot(store: Store, parsed: SessionDef, buyer: Buyer, request: OrderRequest, order_id: str,
+                    now: int) -> tuple[int, int] | None:
+    """A bucketed SKU's units and limit hold, taken before the order is recorded
+    (engine/hot_sku.py): (bucket, home bucket); None for any other SKU."""
+    product = next((p for p in parsed.products if p.spec.sku == request.sku), None)
+    if product is None or product.spec.buckets == 1:
+        return None
+    # What the cached definition can tell is refused before any bucket is visited.
+    if state_at(parsed, now) != "live":
+        raise _refused(parsed.session_id, buyer.tier, "session_not_live", f"session {parsed.session_id!r} is not live")
+    if buyer.tier and not product.visible_to(buyer.tier):
+        raise _refused(parsed.session_id, buyer.tier, "not_eligible", f"{request.sku!r} is not for {buyer.tier}")
+    try:
+        return await hot_sku.take(store, parsed.keys, request.sku, product.spec.buckets,
+                                  product.spec.per_member_limit, member_id=buyer.member_id, qty=request.qty,
+                                  order_id=order_id, now=now)
+    except DomainError as exc:
+        raise _refused(parsed.session_id, buyer.tier, exc.code, exc.detail) from None
+
+
+async def _reserve_order(store: Store, k: keys.SessionKeys, buyer: Buyer, identity: str, request: OrderRequest,
+                         idempotency_key: str, order_id: str, fingerprint: str, generation: str, program: Program,
+                         now: int, taken: tuple[int, int] | None) -> calls.Reservation:
+    """reserve_order, waiting while a first request with the same key finishes."""
+    deadline = asyncio.get_running_loop().time() + _IN_PROGRESS_WAIT_S
+    while True:
+        reply = await calls.reserve_order(
+            store.scripts, k, sku=request.sku, member_id=buyer.member_id, tier=buyer.tier, qty=request.qty,
+            coupon_id=request.coupon_id or "", points=request.points, now=now, order_id=order_id,
+            fingerprint=fingerprint, tier_mult=buyer.multiplier_milli,
+            points_per_yuan=program.spec.points_per_yuan, point_value_fen=program.spec.point_value_fen,
+            max_points_discount_milli=program.max_points_discount_milli, leader_id=buyer.leader_id,
+            viewer=identity, pending_grace_ms=PENDING_GRACE_MS, pending=buyer.guest or request.points > 0,
+            generation=generation, idempotency_field=keys.idempotency_field(identity, idempotency_key),
+            rate=store.settings.order_rate, burst=store.settings.order_burst,
+            bucket=None if taken is None else taken[0], home=0 if taken is None else taken[1])
+        if reply.outcome != "in_progress":
+            return reply
+        # The first request with this key is finishing its member-side half: wait for it.
+        if asyncio.get_running_loop().time() > deadline:
+            raise DomainError("request_in_progress", "a request with this Idempotency-Key is still running")
+        await asyncio.sleep(0.02)
 
 
 class _EnrolledMeanwhile(Exception):
@@ -253,9 +296,20 @@ async def release(store: Store, order: StoredOrder, to: str, caller: str = "") -
     if result.outcome == "err":
         return None
     released = decode_order(result.value)
+    if released.bucket >= 0:
+        await finish_bucket_return(store, released, outbox=to != "aborted")
     if to != "aborted" and released.points_used > 0:
         await finish_points_release(store, released)
     return released
+
+
+async def finish_bucket_return(store: Store, order: StoredOrder, outbox: bool = True) -> None:
+    """A hot SKU's released order: its units and limit hold back to their buckets (each
+    once, engine/hot_sku.py), then the outbox entry goes."""
+    await hot_sku.give_back(store, order.session_id, order.sku, order.order_id, order.bucket, order.home)
+    if outbox:
+        await store.client.zrem(keys.TagKeys(keys.tag_of_order(order.order_id)).outbox,
+                                keys.outbox_entry(keys.OUTBOX_BUCKET_RETURN, order.order_id))
 
 
 async def finish_points_release(store: Store, order: StoredOrder) -> None:
