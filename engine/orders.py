@@ -130,15 +130,21 @@ async def place(store: Store, identity: str, session_id: str, request: OrderRequ
     buyer = Buyer(member_id) if member_id else await _unseated_buyer(store, identity, None, guest_ref)
     try:
         placed = await _reserve(store, parsed, buyer, identity, request, idempotency_key)
-        if placed is None:
-            buyer = await _unseated_buyer(store, identity, member_id, guest_ref)
-            placed = await _reserve(store, parsed, buyer, identity, request, idempotency_key)
+        if isinstance(placed, _Unseated):
+            # A hot SKU's units taken for the first try are kept for the second.
+            try:
+                buyer = await _unseated_buyer(store, identity, member_id, guest_ref)
+            except BaseException:
+                await placed.give_back(store, session_id, request.sku)
+                raise
+            placed = await _reserve(store, parsed, buyer, identity, request, idempotency_key, placed)
     except _EnrolledMeanwhile:
         # A concurrent first order of this guest enrolled it: this one is now a member's.
         member_id, guest_ref = await members.resolve(store, identity)
         buyer = await _unseated_buyer(store, identity, member_id, guest_ref)
         placed = await _reserve(store, parsed, buyer, identity, request, idempotency_key)
-    if placed is None:
+    if isinstance(placed, _Unseated):
+        await placed.give_back(store, session_id, request.sku)
         raise DomainError("request_in_progress", "the member's tier changed while ordering; retry")
     order, replayed = placed
     if not replayed:
@@ -165,10 +171,22 @@ def _refused(session_id: str, tier: str, code: str, detail: str = "") -> DomainE
     return DomainError(code, detail)
 
 
+class _Unseated(msgspec.Struct, frozen=True):
+    """reserve_order found no current seat: the buyer must be read first. A hot SKU's
+    units (and hold) taken for this try, under this order id, are kept for the next."""
+    order_id: str = ""
+    member_id: str = ""
+    taken: tuple[int, int] | None = None
+
+    async def give_back(self, store: Store, session_id: str, sku: str) -> None:
+        if self.taken is not None:
+            await hot_sku.give_back(store, session_id, sku, self.order_id, *self.taken)
+
+
 async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str, request: OrderRequest,
-                   idempotency_key: str) -> tuple[Order, bool] | None:
-    """One reserve_order call (and the member-slot half of a pending order); None when the
-    buyer has no current seat and must be read first."""
+                   idempotency_key: str, carried: _Unseated | None = None) -> tuple[Order, bool] | _Unseated:
+    """One reserve_order call (and the member-slot half of a pending order); _Unseated
+    when the buyer has no current seat and must be read first."""
     session_id = parsed.session_id
     now = now_ms()
     if buyer.guest:
@@ -181,10 +199,15 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
     ladder = await store.config.ladder()
     program = await store.config.program()
     k = parsed.keys
-    order_id = f"{k.tag}-{_order_ids.getrandbits(64):016x}"
     fingerprint = _fingerprint(session_id, request)
     generation = await roster.generation(store, ladder)
-    taken = await _take_hot(store, parsed, buyer, request, order_id, now)
+    if carried is not None and carried.taken is not None and carried.member_id == buyer.member_id:
+        order_id, taken = carried.order_id, carried.taken
+    else:
+        if carried is not None:
+            await carried.give_back(store, session_id, request.sku)
+        order_id = f"{k.tag}-{_order_ids.getrandbits(64):016x}"
+        taken = await _take_hot(store, parsed, buyer, request, order_id, now)
     try:
         reply = await _reserve_order(store, k, buyer, identity, request, idempotency_key, order_id, fingerprint,
                                      generation, program, now, taken)
@@ -193,11 +216,11 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
             await hot_sku.give_back(store, session_id, request.sku, order_id, *taken)
         raise
     outcome = reply.outcome
-    if taken is not None and outcome != "ok":
-        # Refused, replayed or unseated: the units and the hold taken for it go back.
-        await hot_sku.give_back(store, session_id, request.sku, order_id, *taken)
     if outcome == "unseated":
-        return None
+        return _Unseated(order_id, buyer.member_id, taken)
+    if taken is not None and outcome != "ok":
+        # Refused or replayed: the units and the hold taken for it go back.
+        await hot_sku.give_back(store, session_id, request.sku, order_id, *taken)
     if outcome == "err":
         if reply.code == "rate_limited":
             metrics.child(metrics.ORDERS, session_id, reply.tier, "rate_limited").inc()

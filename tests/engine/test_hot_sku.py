@@ -20,7 +20,6 @@ from typing import Any
 import hypothesis.strategies as st
 import pytest
 import redis
-import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings as hsettings
 
 from engine import hot_sku, keys, sweeper
