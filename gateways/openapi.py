@@ -134,7 +134,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/v1/members/{member_id}", "Read a member", ("operator",), response=Member,
               errors=("unknown_member",)),
     Operation("PUT", "/v1/sessions/{session_id}", "Create or replace a live session", ("operator",),
-              SessionSpec, SessionView, errors=(_BUSY,)),
+              SessionSpec, SessionView, errors=(_BUSY,),
+              notes="A product's `buckets` (1-16, default 1) spreads a hot SKU's stock over that many cluster "
+                    "slots (README, \"One hot SKU over shards\"); changing it for a SKU already defined is 422 "
+                    "at `$.products[i].buckets`. `stock_left` is always the total over the buckets."),
     Operation("GET", "/v1/sessions", "Every session kept (not yet retired), soonest start first", ("operator",),
               response=SessionList),
     Operation("GET", "/v1/sessions/{session_id}", "Read a session with its state and stock", ("operator",),
