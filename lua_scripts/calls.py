@@ -424,6 +424,10 @@ async def fill_bucket(run: Runner, bk: BucketKeys, *, mode: Literal["seed", "add
     return _bucket_state(await run.call("fill_bucket", [bk.stock], [mode, units]))
 
 
+async def drop_bucket(run: Runner, bk: BucketKeys) -> int:
+    return int(await run.call("drop_bucket", [bk.stock, bk.takes], []))
+
+
 async def mark_buckets(run: Runner, k: SessionKeys, *, sku: str, states: Sequence[tuple[int, int, bool]]) -> int:
     """(bucket, v, empty) reports into the product hash's "bk:<bucket>" fields."""
     args: list[Any] = []

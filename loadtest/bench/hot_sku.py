@@ -1,7 +1,7 @@
 """One hot SKU on a three-master cluster: its stock in K = 1 counter against K = 8 buckets.
 
 ``python -m loadtest.bench.hot_sku [--buyers 4000] [--stock 1000] [--procs 2]
-[--concurrency 32] [--buckets 1,8]``; the figures in README ("One hot SKU over shards")
+[--concurrency 32] [--buckets 1,8] [--unseated]``; the figures in README ("One hot SKU over shards")
 and docs/keys.md are its.
 
 Script level, not HTTP (two cores cannot show a shard's ceiling through HTTP): a real
@@ -9,7 +9,8 @@ cluster of three masters from the server the engine embeds (tests/cluster.py), t
 session defined through the engine's routes in process, then ``--procs`` processes
 each with ``--concurrency`` concurrent buyers call the engine's own order path
 (engine.orders.place: the scripts and the cluster client, no HTTP). Every buyer is a
-member who orders one unit once; ``--stock`` units for ``--buyers`` buyers, so most
+member who entered the room before the clock starts (``--unseated``: did not, so each
+order reads the member first) and orders one unit once; ``--stock`` units for ``--buyers`` buyers, so most
 attempts come after the SKU sold out, as in a flash sale.
 
 Two numbers per K: attempts per second as the clients saw them (bounded here by the
@@ -33,7 +34,7 @@ from typing import Any
 
 import redis
 
-from engine import orders
+from engine import entry, orders
 from engine.errors import DomainError
 from engine.sessions import require_def
 from engine.settings import Settings
@@ -78,6 +79,21 @@ async def _define(url: str, session_id: str, buckets: int, stock: int, buyers: i
             r.raise_for_status()
 
 
+async def _seat(url: str, session_id: str, buyers: int, concurrency: int) -> None:
+    """Every buyer enters the room first, as in a live: its seat gives its tier."""
+    store = open_store(_settings(url))
+    gate = asyncio.Semaphore(concurrency)
+
+    async def enter(n: int) -> None:
+        async with gate:
+            await entry.enter(store, f"wechat:b{n}", session_id, None)
+
+    try:
+        await asyncio.gather(*(enter(n) for n in range(buyers)))
+    finally:
+        await close_store(store)
+
+
 async def _buy(url: str, session_id: str, buyers: list[int], concurrency: int) -> tuple[Counter[str], float]:
     store = open_store(_settings(url))
     gate = asyncio.Semaphore(concurrency)
@@ -112,6 +128,8 @@ def run_one(urls: list[str], buckets: int, args: argparse.Namespace) -> dict[str
         flusher.flushall()
     session_id = f"B-{uuid.uuid4().hex[:8]}"
     asyncio.run(_define(urls[0], session_id, buckets, args.stock, args.buyers))
+    if not args.unseated:
+        asyncio.run(_seat(urls[0], session_id, args.buyers, args.concurrency))
     before = _server_usec(urls)
     shares = [list(range(p, args.buyers, args.procs)) for p in range(args.procs)]
     started = time.perf_counter()
@@ -137,11 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--buckets", default="1,8")
+    parser.add_argument("--unseated", action="store_true",
+                        help="buyers order without entering the room first (each order reads the member)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hot-sku-bench-") as tmp, running_cluster(Path(tmp)) as urls:
         rows = [run_one(urls, int(k), args) for k in args.buckets.split(",")]
-    print(f"{args.buyers} buyers (one unit each) for {args.stock} units; {args.procs} procs x "
-          f"{args.concurrency} concurrent; 3 masters")
+    print(f"{args.buyers} buyers (one unit each, {'not ' if args.unseated else ''}entered first) for {args.stock} "
+          f"units; {args.procs} procs x {args.concurrency} concurrent; 3 masters")
     print("| K | reserved | sold_out | attempts/s (clients) | server us/attempt by master | busiest master's ceiling |")
     print("|---|---|---|---|---|---|")
     for row in rows:

@@ -183,6 +183,8 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
             assert await leader_webhooks.deliver_due(store, Webhook(settings.webhook_secret), http, leader) >= 1
         # Long after they ended, both sessions are retired.
         assert sorted(await retention.retire_due(store, FAR_FUTURE_MS)) == ["S1", "S2"]
+        assert not await redis.exists(*(key for bk in hot_sku.bucket_keys("S1", "HOT", 4)
+                                        for key in (bk.stock, bk.takes)))
     finally:
         await close_store(store)
 
