@@ -207,7 +207,15 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
         if carried is not None:
             await carried.give_back(store, session_id, request.sku)
         order_id = f"{k.tag}-{_order_ids.getrandbits(64):016x}"
-        taken = await _take_hot(store, parsed, buyer, request, order_id, now)
+        try:
+            taken = await _take_hot(store, parsed, buyer, request, order_id, now)
+        except DomainError as exc:
+            # A retry must not be refused by the stock or the limit its first try took: a
+            # key used before goes on to reserve_order without units, which answers it
+            # (a bucketed SKU's product hash holds no units, so it takes none there).
+            if not await store.client.hexists(k.roster, keys.idempotency_field(identity, idempotency_key)):
+                raise _refused(session_id, buyer.tier, exc.code, exc.detail) from None
+            taken = None
     try:
         reply = await _reserve_order(store, k, buyer, identity, request, idempotency_key, order_id, fingerprint,
                                      generation, program, now, taken)
@@ -237,21 +245,18 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
 async def _take_hot(store: Store, parsed: SessionDef, buyer: Buyer, request: OrderRequest, order_id: str,
                     now: int) -> tuple[int, int] | None:
     """A bucketed SKU's units and limit hold, taken before the order is recorded
-    (engine/hot_sku.py): (bucket, home bucket); None for any other SKU."""
+    (engine/hot_sku.py): (bucket, home bucket); None for any other SKU. Raises the
+    refusal (sold_out, limit_exceeded, ...) uncounted: the caller counts it."""
     product = next((p for p in parsed.products if p.spec.sku == request.sku), None)
     if product is None or product.spec.buckets == 1:
         return None
     # What the cached definition can tell is refused before any bucket is visited.
     if state_at(parsed, now) != "live":
-        raise _refused(parsed.session_id, buyer.tier, "session_not_live", f"session {parsed.session_id!r} is not live")
+        raise DomainError("session_not_live", f"session {parsed.session_id!r} is not live")
     if buyer.tier and not product.visible_to(buyer.tier):
-        raise _refused(parsed.session_id, buyer.tier, "not_eligible", f"{request.sku!r} is not for {buyer.tier}")
-    try:
-        return await hot_sku.take(store, parsed.keys, request.sku, product.spec.buckets,
-                                  product.spec.per_member_limit, member_id=buyer.member_id, qty=request.qty,
-                                  order_id=order_id, now=now)
-    except DomainError as exc:
-        raise _refused(parsed.session_id, buyer.tier, exc.code, exc.detail) from None
+        raise DomainError("not_eligible", f"{request.sku!r} is not for {buyer.tier}")
+    return await hot_sku.take(store, parsed.keys, request.sku, product.spec.buckets, product.spec.per_member_limit,
+                              member_id=buyer.member_id, qty=request.qty, order_id=order_id, now=now)
 
 
 async def _reserve_order(store: Store, k: keys.SessionKeys, buyer: Buyer, identity: str, request: OrderRequest,

@@ -109,6 +109,13 @@ async def test_concurrent_buyers_take_exactly_the_stock_and_no_more_than_their_l
         per_member = Counter(o["member_id"] for o in won)
         assert max(per_member.values()) <= LIMIT
         assert await api.stock(HOT, sid) == 0
+        # A winner's retry with its key replays its order, sold out or not, over its limit or not.
+        first = won[0]
+        retry = await api.order(f"wechat:{first['member_id']}", next(
+            f"k{n}" for (who, n), r in zip(tries, answers)
+            if r.status_code == 201 and r.json()["order_id"] == first["order_id"]), sid, sku=HOT, qty=1)
+        assert retry.status_code == 201 and retry.json()["order_id"] == first["order_id"], retry.text
+        assert await api.stock(HOT, sid) == 0
         stats = (await api.http.get(f"/v1/sessions/{sid}/stats", headers=api.operator)).json()
         assert stats["products"][HOT]["stock_left"] == 0 and stats["products"][HOT]["reserved"] == 150, stats
         if buckets > 1:
