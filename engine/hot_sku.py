@@ -58,6 +58,9 @@ TAKE_GRACE_MS = 60_000
 _BATCH = 200
 _MAX_CACHED = 1024
 
+# take_bucket's word that the request's Idempotency-Key holds an order here already.
+SEEN = "seen"
+
 # (session, sku) -> (when read, [(v, empty) per bucket]); v -1: no marker yet.
 _markers: dict[tuple[str, str], tuple[float, list[tuple[int, bool]]]] = {}
 
@@ -124,18 +127,27 @@ async def seed(store: Store, k: keys.SessionKeys, sku: str, stock: int, buckets:
 
 
 async def take(store: Store, k: keys.SessionKeys, sku: str, buckets: int, limit: int, *, member_id: str,
-               qty: int, order_id: str, now: int) -> tuple[int, int]:
+               qty: int, order_id: str, now: int, idempotency_field: str = "") -> tuple[int, int]:
     """Take the limit hold and ``qty`` units for an order; (bucket of the units, home bucket).
 
-    Raises sold_out or limit_exceeded, having taken nothing (or given it back).
+    Raises sold_out or limit_exceeded, having taken nothing (or given it back), or
+    ``SEEN`` when the Idempotency-Key holds an order of this member already (the caller
+    lets reserve_order answer it). A sold-out SKU costs one call to the home bucket,
+    for that check, in the bucket's shard: none to the session's.
     """
     states = await _read_markers(store, k, sku, buckets)
-    if all(empty for _, empty in states):
-        raise _refused("sold_out", f"{sku!r} is sold out")
     bks = bucket_keys(k.session_id, sku, buckets)
     home = home_bucket(member_id, buckets)
+    if all(empty for _, empty in states):
+        if idempotency_field:
+            probe = await calls.take_bucket(store.scripts, bks[home], order_id=order_id, member_id=member_id, qty=qty,
+                                            limit=None, now=now, units=False, idempotency_field=idempotency_field)
+            if probe.code == SEEN:
+                raise _refused(SEEN, "this Idempotency-Key holds an order")
+        raise _refused("sold_out", f"{sku!r} is sold out")
     state = await calls.take_bucket(store.scripts, bks[home], order_id=order_id, member_id=member_id, qty=qty,
-                                    limit=limit, now=now, units=not states[home][1])
+                                    limit=limit, now=now, units=not states[home][1],
+                                    idempotency_field=idempotency_field)
     seen = [(home, state)]
     if state.outcome == "err":
         await _report(store, k, sku, seen)

@@ -201,20 +201,24 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
     k = parsed.keys
     fingerprint = _fingerprint(session_id, request)
     generation = await roster.generation(store, ladder)
+    seen_key = False
     if carried is not None and carried.taken is not None and carried.member_id == buyer.member_id:
         order_id, taken = carried.order_id, carried.taken
     else:
         if carried is not None:
             await carried.give_back(store, session_id, request.sku)
         order_id = f"{k.tag}-{_order_ids.getrandbits(64):016x}"
+        idem_field = keys.idempotency_field(identity, idempotency_key)
         try:
-            taken = await _take_hot(store, parsed, buyer, request, order_id, now)
+            taken = await _take_hot(store, parsed, buyer, request, order_id, now, idem_field)
         except DomainError as exc:
-            # A retry must not be refused by the stock or the limit its first try took: a
-            # key used before goes on to reserve_order without units, which answers it
-            # (a bucketed SKU's product hash holds no units, so it takes none there).
-            if not await store.client.hexists(k.roster, keys.idempotency_field(identity, idempotency_key)):
+            if exc.code != hot_sku.SEEN:
                 raise _refused(session_id, buyer.tier, exc.code, exc.detail) from None
+            # A retry must not be refused by the stock or the limit its first try took:
+            # its key, recorded with the hold in the home bucket, goes on to reserve_order
+            # without units, which replays the first answer (a bucketed SKU's product hash
+            # holds no units, so it can take none there).
+            seen_key = True
             taken = None
     try:
         reply = await _reserve_order(store, k, buyer, identity, request, idempotency_key, order_id, fingerprint,
@@ -229,6 +233,9 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
     if taken is not None and outcome != "ok":
         # Refused or replayed: the units and the hold taken for it go back.
         await hot_sku.give_back(store, session_id, request.sku, order_id, *taken)
+    if seen_key and outcome == "err" and reply.code != "rate_limited":
+        # The key's first request holds its units but has not recorded its order yet.
+        raise DomainError("request_in_progress", "a request with this Idempotency-Key is still running")
     if outcome == "err":
         if reply.code == "rate_limited":
             metrics.child(metrics.ORDERS, session_id, reply.tier, "rate_limited").inc()
@@ -243,7 +250,7 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
 
 
 async def _take_hot(store: Store, parsed: SessionDef, buyer: Buyer, request: OrderRequest, order_id: str,
-                    now: int) -> tuple[int, int] | None:
+                    now: int, idempotency_field: str) -> tuple[int, int] | None:
     """A bucketed SKU's units and limit hold, taken before the order is recorded
     (engine/hot_sku.py): (bucket, home bucket); None for any other SKU. Raises the
     refusal (sold_out, limit_exceeded, ...) uncounted: the caller counts it."""
@@ -256,7 +263,8 @@ async def _take_hot(store: Store, parsed: SessionDef, buyer: Buyer, request: Ord
     if buyer.tier and not product.visible_to(buyer.tier):
         raise DomainError("not_eligible", f"{request.sku!r} is not for {buyer.tier}")
     return await hot_sku.take(store, parsed.keys, request.sku, product.spec.buckets, product.spec.per_member_limit,
-                              member_id=buyer.member_id, qty=request.qty, order_id=order_id, now=now)
+                              member_id=buyer.member_id, qty=request.qty, order_id=order_id, now=now,
+                              idempotency_field=idempotency_field)
 
 
 async def _reserve_order(store: Store, k: keys.SessionKeys, buyer: Buyer, identity: str, request: OrderRequest,

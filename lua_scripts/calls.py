@@ -409,11 +409,12 @@ def _bucket_state(raw: list[Any]) -> BucketState:
 
 
 async def take_bucket(run: Runner, bk: BucketKeys, *, order_id: str, member_id: str, qty: int,
-                      limit: int | None, now: int, units: bool) -> BucketState:
-    """A limit hold (``limit`` given: this is the member's home bucket) and/or units."""
+                      limit: int | None, now: int, units: bool, idempotency_field: str = "") -> BucketState:
+    """A limit hold (``limit`` given: this is the member's home bucket) and/or units;
+    code "seen": the Idempotency-Key holds an order in this bucket already."""
     return _bucket_state(await run.call(
         "take_bucket", [bk.stock, bk.takes],
-        [order_id, member_id, qty, "" if limit is None else limit, now, int(units)]))
+        [order_id, member_id, qty, "" if limit is None else limit, now, int(units), idempotency_field]))
 
 
 async def give_bucket(run: Runner, bk: BucketKeys, *, order_id: str) -> BucketState:

@@ -3,7 +3,7 @@
 KEYS[1] bucket   KEYS[2] the bucket's takes (see take_bucket.lua)
 ARGV[1] order_id
 The order's units ("u|<order>") go back on the bucket's stock and its limit hold
-("h|<order>") comes off its member's count; each record is deleted as it is given back,
+("h|<order>") comes off its member's count, with the Idempotency-Key it recorded; each record is deleted as it is given back,
 so a second call (the caller's, then the sweeper's) gives nothing more.
 Returns {"ok", units given back, stock left, v}
 Example: EVALSHA sha 2 lb:{k:S1:HOT:3}:bucket lb:{k:S1:HOT:3}:takes 1a2b-x7 -> {"ok", 1, 42, 0}
@@ -19,11 +19,15 @@ if b[3] then
   redis.call('HDEL', KEYS[1], 'u|' .. order_id)
 end
 if b[4] then
+  -- "qty|member|idempotency field" (the field itself is "i|<hash>", or empty)
   local sep = string.find(b[4], '|', 1, true)
-  local field = 'm|' .. string.sub(b[4], sep + 1)
+  local sep2 = string.find(b[4], '|', sep + 1, true)
+  local field = 'm|' .. string.sub(b[4], sep + 1, sep2 - 1)
   if redis.call('HINCRBY', KEYS[1], field, -tonumber(string.sub(b[4], 1, sep - 1))) <= 0 then
     redis.call('HDEL', KEYS[1], field)
   end
+  local idem = string.sub(b[4], sep2 + 1)
+  if idem ~= '' and redis.call('HGET', KEYS[1], idem) == order_id then redis.call('HDEL', KEYS[1], idem) end
   redis.call('HDEL', KEYS[1], 'h|' .. order_id)
 end
 redis.call('ZREM', KEYS[2], order_id)

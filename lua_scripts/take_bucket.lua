@@ -10,9 +10,13 @@ by when, until the sweeper has seen their order recorded in the session
 KEYS[1] bucket   KEYS[2] the bucket's takes
 ARGV[1] order_id   ARGV[2] member_id   ARGV[3] qty   ARGV[4] per-member limit ("" = take
 no hold here: not the member's home bucket)   ARGV[5] now_ms   ARGV[6] "1" = take units
+ARGV[7] the request's Idempotency-Key field (keys.idempotency_field; "" = none): a hold
+records it ("<field>" -> order id) while the hold lasts, so a retry is known here,
+in the member's home bucket, without a round trip to the session's slot
 Returns {"ok", 1|0 units taken, stock left, v}
         {"err", "limit_exceeded" | "unknown_sku", stock left, v}  nothing written
-Example: EVALSHA sha 2 lb:{k:S1:HOT:3}:bucket lb:{k:S1:HOT:3}:takes 1a2b-x7 m-001 1 2 1764590400000 1
+        {"err", "seen", stock left, v}  the key holds an order here: nothing written
+Example: EVALSHA sha 2 lb:{k:S1:HOT:3}:bucket lb:{k:S1:HOT:3}:takes 1a2b-x7 m-001 1 2 1764590400000 1 i|77aa
          -> {"ok", 1, 41, 0}
 ]]
 local order_id, member_id = ARGV[1], ARGV[2]
@@ -20,11 +24,14 @@ local qty = tonumber(ARGV[3])
 local b = redis.call('HMGET', KEYS[1], 'stock', 'v', 'm|' .. member_id)
 if not b[1] then return {'err', 'unknown_sku', 0, 0} end
 local stock, v = tonumber(b[1]), tonumber(b[2] or 0)
+local idem = ARGV[7] or ''
+if idem ~= '' and redis.call('HEXISTS', KEYS[1], idem) == 1 then return {'err', 'seen', stock, v} end
 local wrote = false
 if ARGV[4] ~= '' then
   local held = tonumber(b[3] or 0)
   if held + qty > tonumber(ARGV[4]) then return {'err', 'limit_exceeded', stock, v} end
-  redis.call('HSET', KEYS[1], 'm|' .. member_id, held + qty, 'h|' .. order_id, qty .. '|' .. member_id)
+  redis.call('HSET', KEYS[1], 'm|' .. member_id, held + qty, 'h|' .. order_id, qty .. '|' .. member_id .. '|' .. idem)
+  if idem ~= '' then redis.call('HSET', KEYS[1], idem, order_id) end
   wrote = true
 end
 local taken = 0

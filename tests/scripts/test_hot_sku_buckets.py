@@ -24,12 +24,30 @@ async def test_the_home_bucket_counts_the_hold_and_takes_units_in_one_step(redis
     await _seeded(scripts, 2)
     took = await calls.take_bucket(scripts, BK, order_id="o1", member_id="m1", qty=2, limit=3, now=T0, units=True)
     assert took == calls.BucketState("ok", 1, 0, 1)  # emptied: v moves on
-    assert await redis.hgetall(BK.stock) == {"stock": "0", "v": "1", "m|m1": "2", "h|o1": "2|m1", "u|o1": "2"}
+    assert await redis.hgetall(BK.stock) == {"stock": "0", "v": "1", "m|m1": "2", "h|o1": "2|m1|", "u|o1": "2"}
     assert await redis.zrange(BK.takes, 0, -1, withscores=True) == [("o1", float(T0))]
     # The hold is counted even with no units here (they come from another bucket).
     took = await calls.take_bucket(scripts, BK, order_id="o2", member_id="m1", qty=1, limit=3, now=T0, units=True)
     assert took == calls.BucketState("ok", 0, 0, 1)
     assert await redis.hget(BK.stock, "m|m1") == "3"
+
+
+async def test_a_hold_records_its_idempotency_key_so_a_retry_is_known_here(redis: aioredis.Redis,
+                                                                          scripts: Scripts) -> None:
+    await _seeded(scripts, 5)
+    await calls.take_bucket(scripts, BK, order_id="o1", member_id="m1", qty=1, limit=1, now=T0, units=True,
+                            idempotency_field="i|aa")
+    assert await redis.hmget(BK.stock, "i|aa", "h|o1") == ["o1", "1|m1|i|aa"]
+    before = await snapshot(redis)
+    # The retry: known before its limit is checked, whether it asks for a hold or only looks.
+    for limit in (1, None):
+        retry = await calls.take_bucket(scripts, BK, order_id="o2", member_id="m1", qty=1, limit=limit, now=T0,
+                                        units=limit is not None, idempotency_field="i|aa")
+        assert retry == calls.BucketState("err", 0, 4, 0, code="seen")
+    assert changes(before, await snapshot(redis)) == {}
+    # The hold given back takes the key with it.
+    await calls.give_bucket(scripts, BK, order_id="o1")
+    assert await redis.hgetall(BK.stock) == {"stock": "5", "v": "0"}
 
 
 async def test_a_hold_past_the_limit_writes_nothing(redis: aioredis.Redis, scripts: Scripts) -> None:
