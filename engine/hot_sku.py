@@ -11,12 +11,15 @@ How an order of a bucketed SKU runs (``take``):
 
 1. The sold-out markers (product hash fields "bk:<b>", kept by mark_buckets.lua and
    cached here for ``MARKERS_TTL_S``) are read first: when every bucket is marked
-   empty the answer is sold_out and no bucket is visited.
+   empty the answer is sold_out after one look in the buyer's home bucket (is the
+   request's Idempotency-Key holding an order there? then it is a retry: below).
 2. The buyer's home bucket (CRC32 of the member id mod K) takes a *limit hold*: it
    checks the member's count of units held there against the per-member limit and
    counts the order's qty, atomically, in the same script that also takes the units
    from that bucket when it has them. Every order of one member for this SKU passes
-   through the same home bucket, so the count is exact however many run at once.
+   through the same home bucket, so the count is exact however many run at once. The
+   hold records the request's Idempotency-Key; a retry finds it ("seen") and goes to
+   reserve_order without units, which replays the first answer.
 3. If the home bucket had too few units, the others not marked empty are tried one by
    one (in an order hashed from the order id, so buyers spread) until one gives them.
    None: the hold is given back and the answer is sold_out.
