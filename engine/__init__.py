@@ -26,6 +26,7 @@ PLAIN_WRITES: dict[tuple[str, str], str] = {
     ("orders", "zrem"): "outbox entry removed once the member-side half of a release is done",
     ("payments", "zrem"): "outbox entry removed once the member-side half of a payment is done",
     ("sweeper", "zrem"): "expiry/outbox entry of an order that is settled or gone",
+    ("hot_sku", "zrem"): "a bucket take whose order is recorded: the order owns its units now",
     ("sessions", "sadd"): "index of defined sessions, added to after define_session.lua",
     ("retention", "srem"): "index of defined sessions, removed from once the session is retired",
     # Whole documents, written by one operator call and read whole: nothing to check first.

@@ -20,7 +20,7 @@ from .coupons import coupon_view
 from .errors import DomainError, over_budget
 from .ladder import GUEST
 from .orders import members_only
-from .sessions import ProductRow, SessionDef, admitted_tiers, live_counts, require_def, state_at
+from .sessions import ProductRow, SessionDef, admitted_tiers, live_counts, require_def, state_at, with_bucket_stock
 from .store import Store
 from .types import ID_PATTERN, Entry, ProductList, ProductView
 
@@ -107,7 +107,7 @@ async def enter(store: Store, identity: str, session_id: str, leader_ref: str | 
         growth=member.growth if member else 0, points=member.points if member else 0,
         multiplier=multiplier.quantize(Decimal("0.001")), leader_id=member.leader_id if member else None,
         coupons=[coupon_view(c, session_id, parsed.offset_minutes, now) for c in result.coupons],
-        products=product_views(parsed, [ProductRow(*row) for row in result.rows]))
+        products=product_views(parsed, await with_bucket_stock(store, parsed, result.rows)))
 
 
 async def _enter_room(store: Store, parsed: SessionDef, viewer: str, member_id: str, tier: str, now: int,

@@ -44,7 +44,8 @@ MEMBER_EPOCH = f"{PREFIX}:member_epoch"
 OUTBOX_CREDIT = "credit"  # a paid order: points and growth to the member, the order to its leader
 OUTBOX_DEBIT = "debit"  # a refunded order: earned points and growth back out, the leader told
 OUTBOX_RELEASE_POINTS = "release_points"  # a released order: its held points back to the member
-OUTBOX_KINDS = (OUTBOX_CREDIT, OUTBOX_DEBIT, OUTBOX_RELEASE_POINTS)
+OUTBOX_BUCKET_RETURN = "bucket_return"  # a released order of a hot SKU: units and hold back to its buckets
+OUTBOX_KINDS = (OUTBOX_CREDIT, OUTBOX_DEBIT, OUTBOX_RELEASE_POINTS, OUTBOX_BUCKET_RETURN)
 
 
 def outbox_entry(kind: str, order_id: str) -> str:
@@ -111,7 +112,8 @@ class SessionKeys:
 
     __slots__ = ("session_id", "tag", "meta", "roster", "coupons", "held", "templates",
                  "stats", "online", "events", "orders", "expiry", "outbox", "by_status", "heat", "heat_index",
-                 "host_feed", "vips", "questions", "questions_open", "questions_answered", "questions_dismissed")
+                 "host_feed", "vips", "questions", "questions_open", "questions_answered", "questions_dismissed",
+                 "voided")
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
@@ -138,6 +140,7 @@ class SessionKeys:
         self.orders = slot.orders
         self.expiry = slot.expiry
         self.outbox = slot.outbox
+        self.voided = slot.voided
         # The host's screen (engine/host_screen.py, engine/questions.py): the host's
         # event stream (vip.entered, question.*), the VIPs who arrived (member -> arrival
         # JSON), the questions (id -> JSON, and one priority-ordered set per state).
@@ -174,7 +177,7 @@ def idempotency_field(viewer: str, key: str) -> str:
 class TagKeys:
     """Keys shared by every session whose id hashes to one tag: orders are found by id."""
 
-    __slots__ = ("tag", "orders", "expiry", "outbox")
+    __slots__ = ("tag", "orders", "expiry", "outbox", "voided")
 
     def __init__(self, tag: str) -> None:
         self.tag = tag
@@ -182,6 +185,21 @@ class TagKeys:
         self.orders = f"{base}:orders"
         self.expiry = f"{base}:expiry"
         self.outbox = f"{base}:outbox"
+        # Order ids of hot-SKU bucket takes the sweeper gave back (void_take.lua).
+        self.voided = f"{base}:voided"
+
+
+class BucketKeys:
+    """One bucket of a hot SKU (a product with ``buckets`` > 1): a slot of its own, so a
+    SKU's K buckets spread over the cluster's shards (engine/hot_sku.py)."""
+
+    __slots__ = ("bucket", "stock", "takes")
+
+    def __init__(self, session_id: str, sku: str, bucket: int) -> None:
+        self.bucket = bucket
+        base = f"{PREFIX}:{{k:{session_id}:{sku}:{bucket}}}"
+        self.stock = f"{base}:bucket"
+        self.takes = f"{base}:takes"
 
 
 class MemberKeys:

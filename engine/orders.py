@@ -17,11 +17,12 @@ import msgspec
 
 from lua_scripts import calls
 
-from . import keys, members, metrics, roster, welcome
+from . import hot_sku, keys, members, metrics, roster, welcome
 from .clock import now_ms, rfc3339
 from .errors import DomainError, over_budget
 from .sessions import SessionDef, load_def, require_def, state_at
 from .store import Store
+from .program_rules import Program
 from .types import Order, OrderList, OrderRequest
 
 # How long a points order may wait for its hold before the sweeper settles it.
@@ -63,6 +64,10 @@ class StoredOrder(msgspec.Struct):
     nth: int = 0
     seated: int = 0
     idempotency_key: str = ""
+    # A hot SKU's order (engine/hot_sku.py): the bucket its units came from and the
+    # buyer's home bucket holding its limit count; -1: the units are in the product hash.
+    bucket: int = -1
+    home: int = -1
 
     @property
     def points_to_earn(self) -> int:
@@ -141,15 +146,21 @@ async def place(store: Store, identity: str, session_id: str, request: OrderRequ
     buyer = Buyer(member_id) if member_id else await _unseated_buyer(store, identity, None, guest_ref)
     try:
         placed = await _reserve(store, parsed, buyer, identity, request, idempotency_key)
-        if placed is None:
-            buyer = await _unseated_buyer(store, identity, member_id, guest_ref)
-            placed = await _reserve(store, parsed, buyer, identity, request, idempotency_key)
+        if isinstance(placed, _Unseated):
+            # A hot SKU's units taken for the first try are kept for the second.
+            try:
+                buyer = await _unseated_buyer(store, identity, member_id, guest_ref)
+            except BaseException:
+                await placed.give_back(store, session_id, request.sku)
+                raise
+            placed = await _reserve(store, parsed, buyer, identity, request, idempotency_key, placed)
     except _EnrolledMeanwhile:
         # A concurrent first order of this guest enrolled it: this one is now a member's.
         member_id, guest_ref = await members.resolve(store, identity)
         buyer = await _unseated_buyer(store, identity, member_id, guest_ref)
         placed = await _reserve(store, parsed, buyer, identity, request, idempotency_key)
-    if placed is None:
+    if isinstance(placed, _Unseated):
+        await placed.give_back(store, session_id, request.sku)
         raise DomainError("request_in_progress", "the member's tier changed while ordering; retry")
     order, replayed = placed
     if not replayed:
@@ -177,10 +188,22 @@ def _refused(session_id: str, tier: str, code: str, detail: str = "",
     return DomainError(code, detail, extra)
 
 
+class _Unseated(msgspec.Struct, frozen=True):
+    """reserve_order found no current seat: the buyer must be read first. A hot SKU's
+    units (and hold) taken for this try, under this order id, are kept for the next."""
+    order_id: str = ""
+    member_id: str = ""
+    taken: tuple[int, int] | None = None
+
+    async def give_back(self, store: Store, session_id: str, sku: str) -> None:
+        if self.taken is not None:
+            await hot_sku.give_back(store, session_id, sku, self.order_id, *self.taken)
+
+
 async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str, request: OrderRequest,
-                   idempotency_key: str) -> tuple[Order, bool] | None:
-    """One reserve_order call (and the member-slot half of a pending order); None when the
-    buyer has no current seat and must be read first."""
+                   idempotency_key: str, carried: _Unseated | None = None) -> tuple[Order, bool] | _Unseated:
+    """One reserve_order call (and the member-slot half of a pending order); _Unseated
+    when the buyer has no current seat and must be read first."""
     session_id = parsed.session_id
     now = now_ms()
     if buyer.guest:
@@ -194,29 +217,43 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
     ladder = await store.config.ladder()
     program = await store.config.program()
     k = parsed.keys
-    order_id = f"{k.tag}-{_order_ids.getrandbits(64):016x}"
     fingerprint = _fingerprint(session_id, request)
     generation = await roster.generation(store, ladder)
-    deadline = asyncio.get_running_loop().time() + _IN_PROGRESS_WAIT_S
-    while True:
-        reply = await calls.reserve_order(
-            store.scripts, k, sku=request.sku, member_id=buyer.member_id, tier=buyer.tier, qty=request.qty,
-            coupon_id=request.coupon_id or "", points=request.points, now=now, order_id=order_id,
-            fingerprint=fingerprint, tier_mult=buyer.multiplier_milli,
-            points_per_yuan=program.spec.points_per_yuan, point_value_fen=program.spec.point_value_fen,
-            max_points_discount_milli=program.max_points_discount_milli, leader_id=buyer.leader_id,
-            viewer=identity, pending_grace_ms=PENDING_GRACE_MS, pending=buyer.guest or request.points > 0,
-            generation=generation, idempotency_field=keys.idempotency_field(identity, idempotency_key),
-            rate=store.settings.order_rate, burst=store.settings.order_burst)
-        if reply.outcome != "in_progress":
-            break
-        # The first request with this key is finishing its member-side half: wait for it.
-        if asyncio.get_running_loop().time() > deadline:
-            raise DomainError("request_in_progress", "a request with this Idempotency-Key is still running")
-        await asyncio.sleep(0.02)
+    seen_key = False
+    if carried is not None and carried.taken is not None and carried.member_id == buyer.member_id:
+        order_id, taken = carried.order_id, carried.taken
+    else:
+        if carried is not None:
+            await carried.give_back(store, session_id, request.sku)
+        order_id = f"{k.tag}-{_order_ids.getrandbits(64):016x}"
+        idem_field = keys.idempotency_field(identity, idempotency_key)
+        try:
+            taken = await _take_hot(store, parsed, buyer, request, order_id, now, idem_field)
+        except DomainError as exc:
+            if exc.code != hot_sku.SEEN:
+                raise _refused(session_id, buyer.tier, exc.code, exc.detail) from None
+            # A retry must not be refused by the stock or the limit its first try took:
+            # its key, recorded with the hold in the home bucket, goes on to reserve_order
+            # without units, which replays the first answer (a bucketed SKU's product hash
+            # holds no units, so it can take none there).
+            seen_key = True
+            taken = None
+    try:
+        reply = await _reserve_order(store, k, buyer, identity, request, idempotency_key, order_id, fingerprint,
+                                     generation, program, now, taken)
+    except BaseException:
+        if taken is not None:
+            await hot_sku.give_back(store, session_id, request.sku, order_id, *taken)
+        raise
     outcome = reply.outcome
     if outcome == "unseated":
-        return None
+        return _Unseated(order_id, buyer.member_id, taken)
+    if taken is not None and outcome != "ok":
+        # Refused or replayed: the units and the hold taken for it go back.
+        await hot_sku.give_back(store, session_id, request.sku, order_id, *taken)
+    if seen_key and outcome == "err" and reply.code != "rate_limited":
+        # The key's first request holds its units but has not recorded its order yet.
+        raise DomainError("request_in_progress", "a request with this Idempotency-Key is still running")
     if outcome == "err":
         if reply.code == "rate_limited":
             metrics.child(metrics.ORDERS, session_id, reply.tier, "rate_limited").inc()
@@ -231,6 +268,48 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
     if order.status == "pending":
         order = await _finish_pending(store, parsed, order, buyer, identity)
     return order_view(order, parsed.offset_minutes), False
+
+
+async def _take_hot(store: Store, parsed: SessionDef, buyer: Buyer, request: OrderRequest, order_id: str,
+                    now: int, idempotency_field: str) -> tuple[int, int] | None:
+    """A bucketed SKU's units and limit hold, taken before the order is recorded
+    (engine/hot_sku.py): (bucket, home bucket); None for any other SKU. Raises the
+    refusal (sold_out, limit_exceeded, ...) uncounted: the caller counts it."""
+    product = next((p for p in parsed.products if p.spec.sku == request.sku), None)
+    if product is None or product.spec.buckets == 1:
+        return None
+    # What the cached definition can tell is refused before any bucket is visited.
+    if state_at(parsed, now) != "live":
+        raise DomainError("session_not_live", f"session {parsed.session_id!r} is not live")
+    if buyer.tier and not product.visible_to(buyer.tier):
+        raise DomainError("not_eligible", f"{request.sku!r} is not for {buyer.tier}")
+    return await hot_sku.take(store, parsed.keys, request.sku, product.spec.buckets, product.spec.per_member_limit,
+                              member_id=buyer.member_id, qty=request.qty, order_id=order_id, now=now,
+                              idempotency_field=idempotency_field)
+
+
+async def _reserve_order(store: Store, k: keys.SessionKeys, buyer: Buyer, identity: str, request: OrderRequest,
+                         idempotency_key: str, order_id: str, fingerprint: str, generation: str, program: Program,
+                         now: int, taken: tuple[int, int] | None) -> calls.Reservation:
+    """reserve_order, waiting while a first request with the same key finishes."""
+    deadline = asyncio.get_running_loop().time() + _IN_PROGRESS_WAIT_S
+    while True:
+        reply = await calls.reserve_order(
+            store.scripts, k, sku=request.sku, member_id=buyer.member_id, tier=buyer.tier, qty=request.qty,
+            coupon_id=request.coupon_id or "", points=request.points, now=now, order_id=order_id,
+            fingerprint=fingerprint, tier_mult=buyer.multiplier_milli,
+            points_per_yuan=program.spec.points_per_yuan, point_value_fen=program.spec.point_value_fen,
+            max_points_discount_milli=program.max_points_discount_milli, leader_id=buyer.leader_id,
+            viewer=identity, pending_grace_ms=PENDING_GRACE_MS, pending=buyer.guest or request.points > 0,
+            generation=generation, idempotency_field=keys.idempotency_field(identity, idempotency_key),
+            rate=store.settings.order_rate, burst=store.settings.order_burst,
+            bucket=None if taken is None else taken[0], home=0 if taken is None else taken[1])
+        if reply.outcome != "in_progress":
+            return reply
+        # The first request with this key is finishing its member-side half: wait for it.
+        if asyncio.get_running_loop().time() > deadline:
+            raise DomainError("request_in_progress", "a request with this Idempotency-Key is still running")
+        await asyncio.sleep(0.02)
 
 
 class _EnrolledMeanwhile(Exception):
@@ -276,9 +355,20 @@ async def release(store: Store, order: StoredOrder, to: str, caller: str = "") -
     if result.outcome == "err":
         return None
     released = decode_order(result.value)
+    if released.bucket >= 0:
+        await finish_bucket_return(store, released, outbox=to != "aborted")
     if to != "aborted" and released.points_used > 0:
         await finish_points_release(store, released)
     return released
+
+
+async def finish_bucket_return(store: Store, order: StoredOrder, outbox: bool = True) -> None:
+    """A hot SKU's released order: its units and limit hold back to their buckets (each
+    once, engine/hot_sku.py), then the outbox entry goes."""
+    await hot_sku.give_back(store, order.session_id, order.sku, order.order_id, order.bucket, order.home)
+    if outbox:
+        await store.client.zrem(keys.TagKeys(keys.tag_of_order(order.order_id)).outbox,
+                                keys.outbox_entry(keys.OUTBOX_BUCKET_RETURN, order.order_id))
 
 
 async def finish_points_release(store: Store, order: StoredOrder) -> None:

@@ -13,7 +13,7 @@ import logging
 
 from lua_scripts import calls
 
-from . import keys
+from . import hot_sku, keys
 from .clock import now_ms, to_ms
 from .types import encode
 from .errors import DomainError
@@ -62,6 +62,11 @@ async def retire(store: Store, session_id: str) -> bool:
         if result.outcome == "open":
             log.info("session %s not retired yet: order %s is still open", session_id, result.value)
             return False
+    # A hot SKU's buckets live in slots of their own (engine/hot_sku.py): deleted one by one.
+    for product in parsed.products:
+        if product.spec.buckets > 1:
+            for bk in hot_sku.bucket_keys(session_id, product.spec.sku, product.spec.buckets):
+                await calls.drop_bucket(store.scripts, bk)
     await store.client.srem(keys.SESSIONS, session_id)
     store.config.forget(keys.cached_session(session_id))
     log.info("session %s retired: %d orders forgotten, final stats archived", session_id, len(order_ids))

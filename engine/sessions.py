@@ -16,7 +16,7 @@ import msgspec
 
 from lua_scripts import calls
 
-from . import keys, metrics
+from . import hot_sku, keys, metrics
 from .clock import now_ms, to_ms
 from .errors import DomainError, Field, InvalidInput
 from .ladder import GUEST, Ladder
@@ -213,6 +213,12 @@ async def define(store: Store, session_id: str, spec: SessionSpec, ladder: Ladde
     check_tier_names(spec, ladder)
     admit = admitted_tiers(spec.min_tier, ladder)
     k = parsed.keys
+    before = await load_def(store, session_id)
+    if before is not None:
+        kept = {p.spec.sku: p.spec.buckets for p in before.products}
+        for i, p in enumerate(spec.products):
+            if kept.get(p.sku, p.buckets) != p.buckets:
+                raise invalid(("products", i, "buckets"), "a SKU's buckets cannot change once it is defined")
     templates = {
         c.template_id: encode({
             "all": c.tiers is None, "tiers": c.tiers or [], "kind": c.kind, "value": c.value,
@@ -234,7 +240,9 @@ async def define(store: Store, session_id: str, spec: SessionSpec, ladder: Ladde
             "skus": ",".join(parsed.skus), "previous_skus": previous, "dropped": ",".join(ever_dropped),
             # Welcome templates are issued on enrolment (issue_welcome.lua), never on entry.
             "tpls": ",".join(c.template_id for c in spec.coupons if c.template_id not in spec.welcome_coupons),
-            "products": [{"fields": _product_fields(p, spec.tier_discounts, admit), "stock": p.spec.stock}
+            # A bucketed SKU's stock is in its buckets (engine/hot_sku.py), seeded below.
+            "products": [{"fields": _product_fields(p, spec.tier_discounts, admit),
+                          "stock": p.spec.stock if p.spec.buckets == 1 else 0}
                          for p in parsed.products],
             "admit": _listed(admit),
             "templates": templates,
@@ -242,6 +250,9 @@ async def define(store: Store, session_id: str, spec: SessionSpec, ladder: Ladde
         version = await calls.define_session(store.scripts, k, parsed.product_keys,
                                              [k.product(s) for s in dropped], payload=encode(payload))
         if version is not None:
+            for p in parsed.products:
+                if p.spec.buckets > 1:
+                    await hot_sku.seed(store, k, p.spec.sku, p.spec.stock, p.spec.buckets)
             await store.client.sadd(keys.SESSIONS, session_id)
             metrics.prepare_session(session_id, [t.name for t in ladder.tiers] + [GUEST])
             store.config.forget(keys.cached_session(session_id))
@@ -309,8 +320,20 @@ async def live_counts(store: Store, session_id: str, member_id: str = "", genera
         if result.outcome == "stale":
             store.config.forget(keys.cached_session(session_id))
             continue
-        return Shelf(parsed, result.state, [ProductRow(*row) for row in result.rows], result.tier)
+        return Shelf(parsed, result.state, await with_bucket_stock(store, parsed, result.rows), result.tier)
     raise DomainError("request_in_progress", "the session is being redefined concurrently; retry")
+
+
+async def with_bucket_stock(store: Store, parsed: SessionDef, raw_rows: list) -> list[ProductRow]:
+    """Product rows as read from the product hashes, with a bucketed SKU's stock left
+    summed over its buckets: operators and viewers see one total (engine/hot_sku.py)."""
+    rows = [ProductRow(*row) for row in raw_rows]
+    hot = {p.spec.sku: p.spec.buckets for p in parsed.products if p.spec.buckets > 1}
+    if not hot:
+        return rows
+    left = await hot_sku.stock_left(store, parsed.session_id, hot)
+    return [row._replace(stock_left=left[p.spec.sku]) if p.spec.sku in left else row
+            for p, row in zip(parsed.products, rows)]
 
 
 async def shelf(store: Store, session_id: str) -> Shelf:
@@ -366,6 +389,9 @@ async def adjust_stock(store: Store, session_id: str, sku: str, change: StockDel
     parsed = await require_def(store, session_id)
     if sku not in parsed.skus:
         raise DomainError("unknown_sku", f"no SKU {sku!r} in session {session_id!r}")
+    buckets = next(p.spec.buckets for p in parsed.products if p.spec.sku == sku)
+    if buckets > 1:
+        return await hot_sku.adjust(store, parsed.keys, sku, buckets, change.delta)
     result = await calls.adjust_stock(store.scripts, parsed.keys, sku=sku, delta=change.delta)
     if result.outcome == "err":
         if result.value == "stock_below_zero":

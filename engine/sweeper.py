@@ -13,9 +13,10 @@ import time
 
 from lua_scripts import calls
 
-from . import keys, payments, retention
+from . import hot_sku, keys, payments, retention
 from .clock import now_ms
-from .orders import StoredOrder, decode_order, finish_points_release, release
+from .orders import StoredOrder, decode_order, finish_bucket_return, finish_points_release, release
+from .sessions import load_def
 from .store import Store
 
 log = logging.getLogger("livebenefits.sweeper")
@@ -37,7 +38,17 @@ async def sweep_once(store: Store, now: int | None = None) -> int:
         tk = keys.TagKeys(tag)
         settled += await _expire_due(store, tk, now)
         await _finish_outbox(store, tk, now)
+    await _sweep_hot_skus(store, now)
     return settled
+
+
+async def _sweep_hot_skus(store: Store, now: int) -> None:
+    """Units of bucketed SKUs that a crash stranded between two slots go back (engine/hot_sku.py)."""
+    for session_id in await store.client.smembers(keys.SESSIONS):
+        parsed = await load_def(store, session_id)
+        hot = {p.spec.sku: p.spec.buckets for p in parsed.products if p.spec.buckets > 1} if parsed else {}
+        if hot:
+            await hot_sku.sweep(store, session_id, hot, now)
 
 
 async def _expire_due(store: Store, tk: keys.TagKeys, now: int) -> int:
@@ -87,6 +98,7 @@ _FINISHERS = {
     keys.OUTBOX_RELEASE_POINTS: finish_points_release,
     keys.OUTBOX_CREDIT: payments.finish_credit,
     keys.OUTBOX_DEBIT: payments.finish_debit,
+    keys.OUTBOX_BUCKET_RETURN: finish_bucket_return,
 }
 
 

@@ -100,6 +100,12 @@ class ProductSpec(ApiStruct, kw_only=True):
     opens_at: datetime | None = None
     closes_at: datetime | None = None
     early_access: dict[TierName, Seconds] = {}
+    # A hot SKU's stock split into this many buckets, each in a slot of its own, so that
+    # on a cluster its orders spread over the shards (engine/hot_sku.py). 1: one counter
+    # in the session's slot. Fixed once the SKU is defined.
+    buckets: Annotated[int, Meta(ge=1, le=16, description=(
+        "Split this SKU's stock into this many buckets, each in a Redis Cluster slot of its own (a hot SKU "
+        "over shards); 1 keeps it in the session's slot. Fixed once the SKU is defined."))] = 1
 
 
 class CouponSpec(ApiStruct, kw_only=True):

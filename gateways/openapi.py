@@ -163,7 +163,10 @@ OPERATIONS: tuple[Operation, ...] = (
                     "`tier_discounts` (1-100 percent off every product for a tier) price a product for the "
                     "tier where it has no `tier_prices` entry for it: base_price x (100 - pct) / 100, rounded "
                     "half up to the fen; a product's own tier price wins. `min_tier` makes the room "
-                    "members-only: entry and orders below it (guests always) are 403 `members_only`."),
+                    "members-only: entry and orders below it (guests always) are 403 `members_only`. "
+                    "A product's `buckets` (1-16, default 1) spreads a hot SKU's stock over that many cluster "
+                    "slots (README, \"One hot SKU over shards\"); changing it for a SKU already defined is 422 "
+                    "at `$.products[i].buckets`. `stock_left` is always the total over the buckets."),
     Operation("GET", "/v1/sessions", "Every session kept (not yet retired), soonest start first", ("operator",),
               response=SessionList),
     Operation("GET", "/v1/sessions/{session_id}", "Read a session with its state and stock", ("operator",),

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 import orjson
 
-from engine.keys import BrandKeys, IdentityKeys, LeaderKeys, MemberKeys, SessionKeys, TagKeys, identity_digest
+from engine.keys import BrandKeys, BucketKeys, IdentityKeys, LeaderKeys, MemberKeys, SessionKeys, TagKeys, identity_digest
 
 
 # A call as data, for bulk work sent many at a time (``Store.run_scripts``): script,
@@ -59,12 +59,16 @@ async def reserve_order(run: Runner, k: SessionKeys, *, sku: str, member_id: str
                         coupon_id: str, points: int, now: int, order_id: str, fingerprint: str,
                         tier_mult: int, points_per_yuan: int, point_value_fen: int, max_points_discount_milli: int,
                         leader_id: str, viewer: str, pending_grace_ms: int, pending: bool, generation: str,
-                        idempotency_field: str, rate: int, burst: int) -> Reservation:
+                        idempotency_field: str, rate: int, burst: int, bucket: int | None = None,
+                        home: int = 0) -> Reservation:
+    """``bucket``: a hot SKU's units (and the buyer's limit hold, in bucket ``home``) were
+    taken already (engine/hot_sku.py); the script then takes no stock of its own."""
     raw = await run.call(
-        "reserve_order", [k.product(sku), k.roster, k.coupons, k.orders, k.expiry, k.meta, k.by_status],
+        "reserve_order", [k.product(sku), k.roster, k.coupons, k.orders, k.expiry, k.meta, k.by_status, k.voided],
         [k.session_id, sku, member_id, tier, qty, coupon_id, points, now, order_id, fingerprint, tier_mult,
          points_per_yuan, point_value_fen, max_points_discount_milli, leader_id, viewer, pending_grace_ms,
-         int(pending), generation, idempotency_field, rate, burst])
+         int(pending), generation, idempotency_field, rate, burst, "" if bucket is None else bucket,
+         "" if bucket is None else home])
     outcome = raw[0]
     if outcome in ("ok", "replay"):
         return Reservation(outcome, order_json=raw[1])
@@ -474,3 +478,53 @@ async def assign_members(run: Runner, bk: BrandKeys, *, now: int,
     """One assignment per record, in order."""
     raw = await run.call(*assign_members_call(bk, now=now, records=records))
     return [Assignment(leader, int(made)) for leader, made in raw]
+# --- a hot SKU's buckets (engine/hot_sku.py) ---------------------------------------------
+
+class BucketState(msgspec.Struct, frozen=True, array_like=True):
+    """A bucket script's answer: ``outcome`` ok or err (``code``); ``units`` taken (1/0)
+    by take_bucket, given back by give_bucket, added by fill_bucket; the bucket's stock
+    left and its ``v`` (bumped each time it empties or fills again)."""
+    outcome: str
+    units: int
+    stock: int
+    v: int
+    code: str = ""
+
+
+def _bucket_state(raw: list[Any]) -> BucketState:
+    if raw[0] == "err":
+        return BucketState("err", 0, int(raw[2]), int(raw[3]), code=raw[1])
+    return BucketState("ok", int(raw[1]), int(raw[2]), int(raw[3]))
+
+
+async def take_bucket(run: Runner, bk: BucketKeys, *, order_id: str, member_id: str, qty: int,
+                      limit: int | None, now: int, units: bool, idempotency_field: str = "") -> BucketState:
+    """A limit hold (``limit`` given: this is the member's home bucket) and/or units;
+    code "seen": the Idempotency-Key holds an order in this bucket already."""
+    return _bucket_state(await run.call(
+        "take_bucket", [bk.stock, bk.takes],
+        [order_id, member_id, qty, "" if limit is None else limit, now, int(units), idempotency_field]))
+
+
+async def give_bucket(run: Runner, bk: BucketKeys, *, order_id: str) -> BucketState:
+    return _bucket_state(await run.call("give_bucket", [bk.stock, bk.takes], [order_id]))
+
+
+async def fill_bucket(run: Runner, bk: BucketKeys, *, mode: Literal["seed", "add"], units: int) -> BucketState:
+    return _bucket_state(await run.call("fill_bucket", [bk.stock], [mode, units]))
+
+
+async def drop_bucket(run: Runner, bk: BucketKeys) -> int:
+    return int(await run.call("drop_bucket", [bk.stock, bk.takes], []))
+
+
+async def mark_buckets(run: Runner, k: SessionKeys, *, sku: str, states: Sequence[tuple[int, int, bool]]) -> int:
+    """(bucket, v, empty) reports into the product hash's "bk:<bucket>" fields."""
+    args: list[Any] = []
+    for bucket, v, empty in states:
+        args += [bucket, v, int(empty)]
+    return int(await run.call("mark_buckets", [k.product(sku)], args))
+
+
+async def void_take(run: Runner, tk: TagKeys | SessionKeys, *, order_id: str) -> Literal["exists", "void"]:
+    return await run.call("void_take", [tk.orders, tk.voided], [order_id])

@@ -9,7 +9,8 @@ ARGV[3] now_ms     ARGV[4] member_id the caller acts for ("" = the engine itself
 order whose points could not be held, leaving no trace of it at all: its place in the
 member's orders and its idempotency key (roster fields) go too, the key only if it
 still names this order.
-Stock, the member's bought count and the coupon (if still unexpired) come back here;
+Stock, the member's bought count and the coupon (if still unexpired) come back here
+(a hot SKU's units and limit hold go back to their buckets: "bucket_return|<id>");
 held points come back in the member's slot: an outbox entry "release_points|<id>" is
 written in the same step, and whoever finishes it (the caller, else the sweeper)
 calls release_points, which is itself idempotent.
@@ -31,7 +32,13 @@ if caller ~= '' and order.member_id ~= caller then return {'err', 'unknown_order
 local from = (to == 'aborted') and 'pending' or 'reserved'
 if order.status ~= from then return {'err', 'invalid_state'} end
 
-redis.call('HINCRBY', KEYS[3], 'stock', order.qty)
+if order.bucket then
+  -- A hot SKU's units go back to the bucket they came from (engine/hot_sku.py): the
+  -- caller does it now; if it dies first, the outbox entry has the sweeper do it.
+  if to ~= 'aborted' then redis.call('ZADD', KEYS[6], now, 'bucket_return|' .. order_id) end
+else
+  redis.call('HINCRBY', KEYS[3], 'stock', order.qty)
+end
 redis.call('HINCRBY', KEYS[3], 'reserved', -order.qty)
 local field = order.member_id .. '|' .. order.sku
 if redis.call('HINCRBY', KEYS[4], field, -order.qty) <= 0 then

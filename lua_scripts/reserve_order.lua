@@ -14,6 +14,9 @@ ARGV[15] leader_id (with ARGV[4] only)  ARGV[16] viewer (the token's identity)
 ARGV[17] pending grace ms   ARGV[18] "1" = reserve as pending
 ARGV[19] roster generation  ARGV[20] idempotency field of the roster
 ARGV[21] order attempts a viewer may make per second (0 = no budget)   ARGV[22] burst
+ARGV[23] a hot SKU's bucket the units were already taken from ("" = none: take them
+         here)   ARGV[24] the buyer's home bucket, holding its limit (engine/hot_sku.py)
+KEYS[8] the tag's voided takes (read only with ARGV[23]; void_take.lua)
 
 The buyer's tier, multiplier and leader come from its seat in the roster, written when
 it entered the room: an order by a member who entered is this one script, nothing
@@ -125,11 +128,20 @@ if now < opens then return refuse('not_open_yet', 'opens_ms', opens) end
 if now >= tonumber(p[9]) then return refuse('sale_closed') end
 
 local bought = tonumber(r[2] or 0)
-if bought + qty > tonumber(p[7]) then
-  return refuse('limit_exceeded', 'limit', tonumber(p[7]), 'bought', bought)
-end
 local stock = tonumber(p[11])
-if stock < qty then return refuse('sold_out') end
+local take = qty
+local hot_bucket = ARGV[23] or ''  -- callers that pass 22 arguments mean none
+if hot_bucket == '' then
+  if bought + qty > tonumber(p[7]) then
+    return refuse('limit_exceeded', 'limit', tonumber(p[7]), 'bought', bought)
+  end
+  if stock < qty then return refuse('sold_out') end
+else
+  -- A hot SKU: the units and the limit hold were taken in its buckets already. The
+  -- sweeper gave back the units of a take it voided: no order may be recorded for it.
+  if redis.call('HEXISTS', KEYS[8], order_id) == 1 then return refuse('sold_out') end
+  take = 0
+end
 
 local unit_price = tonumber(p[14] or p[6])
 local subtotal = unit_price * qty
@@ -169,15 +181,15 @@ if ARGV[18] == '1' then
 end
 if status == 'reserved' and seat.orders == 0 then
   -- The buyer's first order here: one more unique buyer of this tier.
-  redis.call('HSET', KEYS[1], 'stock', stock - qty, 'reserved', tonumber(p[12] or 0) + qty,
+  redis.call('HSET', KEYS[1], 'stock', stock - take, 'reserved', tonumber(p[12] or 0) + qty,
     'o:' .. tier, tonumber(p[16] or 0) + 1, 'u:' .. tier, tonumber(p[17] or 0) + qty,
     'b:' .. tier, tonumber(p[18] or 0) + 1)
 elseif status == 'reserved' then
-  redis.call('HSET', KEYS[1], 'stock', stock - qty, 'reserved', tonumber(p[12] or 0) + qty,
+  redis.call('HSET', KEYS[1], 'stock', stock - take, 'reserved', tonumber(p[12] or 0) + qty,
     'o:' .. tier, tonumber(p[16] or 0) + 1, 'u:' .. tier, tonumber(p[17] or 0) + qty)
 else
   -- counted by confirm_order, if it comes to that
-  redis.call('HSET', KEYS[1], 'stock', stock - qty, 'reserved', tonumber(p[12] or 0) + qty)
+  redis.call('HSET', KEYS[1], 'stock', stock - take, 'reserved', tonumber(p[12] or 0) + qty)
 end
 local nth = seat.orders + 1
 seat.orders = nth
@@ -209,6 +221,10 @@ local encoded = table.concat({
   ',"leader_id":"', seat.leader, '","status":"', status, '","created_ms":', ARGV[8],
   ',"pay_before_ms":', pay_before, ',"nth":', nth, ',"seated":', seated,
   ',"idempotency_key":"', idem_field, '"}'})
+if hot_bucket ~= '' then
+  -- Where its units and its hold are, for whoever gives them back.
+  encoded = string.sub(encoded, 1, -2) .. ',"bucket":' .. hot_bucket .. ',"home":' .. ARGV[24] .. '}'
+end
 redis.call('HSET', KEYS[4], order_id, encoded)
 redis.call('ZADD', KEYS[5], expires, order_id)
 redis.call('ZADD', KEYS[7], 0, order_index_entry(status, {created_ms = now, order_id = order_id}))

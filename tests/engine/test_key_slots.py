@@ -14,7 +14,8 @@ import pytest
 from redis.crc import key_slot
 from standardwebhooks import Webhook
 
-from engine import leader_delivery, keys, orders, retention, sweeper
+from engine import hot_sku, leader_delivery, keys, orders, retention, sweeper
+from engine.clock import now_ms
 from engine.scripts import script_names, script_source
 from engine.settings import Settings
 from engine.store import close_store, open_store
@@ -54,7 +55,10 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
         op = api.operator
         await api.setup(session_id="S1", session=live_session(
             products=[*live_session()["products"],
-                      {"sku": "BREAD", "name": "Bread", "base_price": 990, "stock": 30, "per_member_limit": 5}],
+                      {"sku": "BREAD", "name": "Bread", "base_price": 990, "stock": 30, "per_member_limit": 5},
+                      # A hot SKU over 4 buckets, each in a slot of its own (engine/hot_sku.py).
+                      {"sku": "HOT", "name": "Hot", "base_price": 990, "stock": 8, "per_member_limit": 2,
+                       "buckets": 4}],
             # A welcome for the guest the flow enrols (issue_welcome.lua).
             coupons=[*live_session()["coupons"],
                      {"template_id": "welcome-5", "kind": "amount_off", "value": 500, "budget": 10,
@@ -83,6 +87,8 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
         assert r.status_code == 200, r.text
         r = await api.http.post("/v1/sessions/S1/products/BREAD/stock", headers=op, json={"delta": 5})
         assert r.status_code == 200, r.text
+        r = await api.http.post("/v1/sessions/S1/products/HOT/stock", headers=op, json={"delta": 4})
+        assert r.json() == {"stock_left": 12}, r.text
 
         # A display name, for the host's screen.
         r = await api.http.patch("/v1/members/m-gold", headers=op, json={"display_name": "王小明"})
@@ -108,6 +114,11 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
         assert r.status_code == 201, r.text
         cancelled = r.json()["order_id"]
         r = await api.http.post(f"/v1/orders/{cancelled}/cancel", headers=api.viewer("phone:13800000001"))
+        assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+        # A hot SKU's order, from its buckets, then cancelled (its unit back to its bucket).
+        r = await api.order("phone:13800000001", "k1h", sku="HOT", qty=1)
+        assert r.status_code == 201, r.text
+        r = await api.http.post(f"/v1/orders/{r.json()['order_id']}/cancel", headers=api.viewer("phone:13800000001"))
         assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
         # An order that will expire unpaid.
         r = await api.order("wechat:oGold", "k2", sku="BREAD", qty=1)
@@ -161,6 +172,9 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
 
     dying = open_store(settings, die_before_hold)
     try:
+        # ... and one that dies between a hot SKU's bucket take and reserve_order strands a unit.
+        await hot_sku.take(dying, keys.SessionKeys("S1"), "HOT", 4, 2, member_id="m-reg", qty=1,
+                           order_id=f"{keys.session_tag('S1')}-crashed", now=now_ms())
         with pytest.raises(Crash):
             await orders.place(dying, "phone:+8613800000001", "S1", OrderRequest(sku="BREAD", qty=1, points=10),
                                "k5")
@@ -175,6 +189,7 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
         assert await sweeper.sweep_once(store, now=FAR_FUTURE_MS) == 0
         bread = keys.SessionKeys("S1").product("BREAD")
         assert await redis.hmget(bread, "stock", "reserved") == ["35", "0"]
+        assert (await hot_sku.stock_left(store, "S1", {"HOT": 4}))["HOT"] == 12  # the stranded unit is back
         holds = await redis.hgetall(keys.MemberKeys("m-gold").holds)
         assert not [h for h in holds.values() if h.startswith("held|")], holds
         # The leader's routed and refunded orders go out to its webhook.
@@ -183,6 +198,8 @@ async def test_every_script_call_stays_in_one_slot(redis, settings: Settings) ->
             assert await leader_webhooks.deliver_due(store, Webhook(settings.webhook_secret), http, leader) >= 1
         # Long after they ended, both sessions are retired.
         assert sorted(await retention.retire_due(store, FAR_FUTURE_MS)) == ["S1", "S2"]
+        assert not await redis.exists(*(key for bk in hot_sku.bucket_keys("S1", "HOT", 4)
+                                        for key in (bk.stock, bk.takes)))
     finally:
         await close_store(store)
 

@@ -234,7 +234,8 @@ def reserve_call(sk: keys.SessionKeys, *, sku: str = "MILK", member: str = "m-go
                  fingerprint: str = "fp1", idem_key: str = "k1", viewer: str | None = None,
                  tier_mult: int | None = None, points_per_yuan: int = 1, point_value: int = 1,
                  max_ratio: int = 500, leader: str = "", grace: int = 30_000, pending: bool = False,
-                 generation: str = GEN, rate: int = 0, burst: int = 0) -> tuple[list[str], list[Any]]:
+                 generation: str = GEN, rate: int = 0, burst: int = 0, bucket: int | None = None,
+                 home: int = 0) -> tuple[list[str], list[Any]]:
     """(KEYS, ARGV) of reserve_order as engine/orders.py builds them; order ids get the tag.
 
     A given tier comes with its multiplier (``TIER_MULT`` unless given) and ``leader``;
@@ -242,10 +243,11 @@ def reserve_call(sk: keys.SessionKeys, *, sku: str = "MILK", member: str = "m-go
     viewer = member if viewer is None else viewer
     if tier_mult is None:
         tier_mult = TIER_MULT.get(tier, 1000) if tier else 0
-    order_keys = [sk.product(sku), sk.roster, sk.coupons, sk.orders, sk.expiry, sk.meta, sk.by_status]
+    order_keys = [sk.product(sku), sk.roster, sk.coupons, sk.orders, sk.expiry, sk.meta, sk.by_status, sk.voided]
     args = [sk.session_id, sku, member, tier, qty, coupon, points, now, f"{sk.tag}-{order_id}", fingerprint,
             tier_mult, points_per_yuan, point_value, max_ratio, leader, viewer, grace, int(pending),
-            generation, keys.idempotency_field(viewer, idem_key), rate, burst]
+            generation, keys.idempotency_field(viewer, idem_key), rate, burst,
+            "" if bucket is None else bucket, "" if bucket is None else home]
     return order_keys, args
 
 

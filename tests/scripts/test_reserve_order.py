@@ -21,6 +21,8 @@ from tests.scripts.conftest import (
 ENTERED = T0 - 5 * MINUTE  # coupons: gold-10 expires T0+115min, all-5pct T0+55min
 # Fields of a StoredOrder set after its reservation (by pay_order), never by reserve_order.
 SET_LATER = {"points_earned", "growth_earned"}
+# Only a hot SKU's order (its units taken from a bucket first) records where they came from.
+HOT_ONLY = {"bucket", "home"}
 
 
 @pytest.fixture
@@ -79,12 +81,13 @@ async def test_record_holds_exactly_the_stored_order_fields_of_a_reservation(red
                                                                              live: SessionDef) -> None:
     """The hand-joined JSON is valid JSON with every field of StoredOrder a reservation
     sets, and nothing else; the engine's decoder reads it back unchanged."""
-    expected = set(StoredOrder.__struct_fields__) - SET_LATER
-    assert SET_LATER <= set(StoredOrder.__struct_fields__)
+    assert SET_LATER | HOT_ONLY <= set(StoredOrder.__struct_fields__)
     for kw in ({"order_id": "o1", "idem_key": "k1"},
                {"order_id": "o2", "idem_key": "k2", "tier": "", "coupon": cid(live, 2), "sku": "RARE"},
                {"order_id": "o3", "idem_key": "k3", "points": 100, "pending": True, "member": "m-reg",
-                "tier": "regular"}):
+                "tier": "regular"},
+               {"order_id": "o4", "idem_key": "k4", "member": "m-reg", "tier": "regular", "bucket": 3, "home": 1}):
+        expected = set(StoredOrder.__struct_fields__) - SET_LATER - (set() if "bucket" in kw else HOT_ONLY)
         result = await reserve(scripts, live.keys, **kw)
         assert result[0] == "ok", kw
         record = json.loads(result[1])
