@@ -83,8 +83,8 @@ def split(units: int, buckets: int) -> list[int]:
     return [share + (1 if b < rest else 0) for b in range(buckets)]
 
 
-def _refused(code: str, detail: str) -> DomainError:
-    return DomainError(code, detail)
+def _refused(code: str, detail: str, extra: dict[str, str | int] | None = None) -> DomainError:
+    return DomainError(code, detail, extra)
 
 
 async def _read_markers(store: Store, k: keys.SessionKeys, sku: str, buckets: int) -> list[tuple[int, bool]]:
@@ -154,7 +154,9 @@ async def take(store: Store, k: keys.SessionKeys, sku: str, buckets: int, limit:
     seen = [(home, state)]
     if state.outcome == "err":
         await _report(store, k, sku, seen)
-        raise _refused(state.code, f"more than {limit} of {sku!r}" if state.code == "limit_exceeded" else sku)
+        if state.code == "limit_exceeded":  # what the caller needs, as reserve_order says it (issue 12)
+            raise _refused(state.code, f"more than {limit} of {sku!r}", {"limit": limit, "bought": state.held})
+        raise _refused(state.code, sku)
     source = home if state.units else None
     if source is None:
         start = zlib.crc32(order_id.encode()) % buckets

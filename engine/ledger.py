@@ -59,7 +59,8 @@ async def move(store: Store, member_id: str, what: Literal["points", "growth"],
     if result.outcome == "err":
         if result.code == "insufficient_points":
             raise DomainError("insufficient_points",
-                              f"{result.available} points available; burning {-request.delta} would go below zero")
+                              f"{result.available} points available; burning {-request.delta} would go below zero",
+                              {"available": result.available})
         if result.code == "idempotency_key_reused":
             raise DomainError("idempotency_key_reused", "this Idempotency-Key was used with another body")
         if result.code == "member_erased":

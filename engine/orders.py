@@ -231,7 +231,7 @@ async def _reserve(store: Store, parsed: SessionDef, buyer: Buyer, identity: str
             taken = await _take_hot(store, parsed, buyer, request, order_id, now, idem_field)
         except DomainError as exc:
             if exc.code != hot_sku.SEEN:
-                raise _refused(session_id, buyer.tier, exc.code, exc.detail) from None
+                raise _refused(session_id, buyer.tier, exc.code, exc.detail, exc.extra) from None
             # A retry must not be refused by the stock or the limit its first try took:
             # its key, recorded with the hold in the home bucket, goes on to reserve_order
             # without units, which replays the first answer (a bucketed SKU's product hash

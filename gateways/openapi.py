@@ -53,6 +53,7 @@ class Problem(msgspec.Struct):
     limit: int | None = None
     bought: int | None = None
     max_points: int | None = None
+    available: int | None = None
     reason: Literal["expired", "min_spend", "used", "not_yours", "unknown"] | None = None
 
 
@@ -305,8 +306,8 @@ _MEMBER_ID_OPERATIONS: tuple[Operation, ...] = (
                       "idempotency_key_reused"),
               notes="`delta` non-zero: positive earns, negative burns; `channel` a name (`pos`, `mall`; not "
                     "`live`, the live room's own); `reason` "
-                    "up to 200 characters. Burning below zero is 409 `insufficient_points` (the detail says the "
-                    "points available) and changes nothing. The same key and body within 24 h answers the first "
+                    "up to 200 characters. Burning below zero is 409 `insufficient_points` with `available` (the "
+                    "points there are) and changes nothing. The same key and body within 24 h answers the first "
                     "result; the same key with another body is 422 `idempotency_key_reused`. Keys are per member."),
     Operation("POST", "/v1/members/{member_id}/growth", "Add growth from another channel", ("operator",),
               GrowthMovementRequest, MovementResult, params=_IDEMPOTENCY,

@@ -489,11 +489,13 @@ class BucketState(msgspec.Struct, frozen=True, array_like=True):
     stock: int
     v: int
     code: str = ""
+    held: int = 0  # with limit_exceeded: the units the member holds against the limit
 
 
 def _bucket_state(raw: list[Any]) -> BucketState:
     if raw[0] == "err":
-        return BucketState("err", 0, int(raw[2]), int(raw[3]), code=raw[1])
+        return BucketState("err", 0, int(raw[2]), int(raw[3]), code=raw[1],
+                           held=int(raw[4]) if len(raw) > 4 else 0)
     return BucketState("ok", int(raw[1]), int(raw[2]), int(raw[3]))
 
 

@@ -14,7 +14,8 @@ ARGV[7] the request's Idempotency-Key field (keys.idempotency_field; "" = none):
 records it ("<field>" -> order id) while the hold lasts, so a retry is known here,
 in the member's home bucket, without a round trip to the session's slot
 Returns {"ok", 1|0 units taken, stock left, v}
-        {"err", "limit_exceeded" | "unknown_sku", stock left, v}  nothing written
+        {"err", "limit_exceeded", stock left, v, units the member holds}  nothing written
+        {"err", "unknown_sku", stock left, v}  nothing written
         {"err", "seen", stock left, v}  the key holds an order here: nothing written
 Example: EVALSHA sha 2 lb:{k:S1:HOT:3}:bucket lb:{k:S1:HOT:3}:takes 1a2b-x7 m-001 1 2 1764590400000 1 i|77aa
          -> {"ok", 1, 41, 0}
@@ -29,7 +30,7 @@ if idem ~= '' and redis.call('HEXISTS', KEYS[1], idem) == 1 then return {'err', 
 local wrote = false
 if ARGV[4] ~= '' then
   local held = tonumber(b[3] or 0)
-  if held + qty > tonumber(ARGV[4]) then return {'err', 'limit_exceeded', stock, v} end
+  if held + qty > tonumber(ARGV[4]) then return {'err', 'limit_exceeded', stock, v, held} end
   redis.call('HSET', KEYS[1], 'm|' .. member_id, held + qty, 'h|' .. order_id, qty .. '|' .. member_id .. '|' .. idem)
   if idem ~= '' then redis.call('HSET', KEYS[1], idem, order_id) end
   wrote = true

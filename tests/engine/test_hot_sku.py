@@ -157,6 +157,9 @@ async def test_one_member_64_concurrent_orders_gets_exactly_its_limit(backend: S
         codes = Counter(r.status_code if r.status_code == 201 else r.json()["code"] for r in answers)
         assert codes == {201: 3, "limit_exceeded": 61}, codes
         assert await api.stock(HOT, sid) == 997
+        # Each refusal says what the caller needs, as on a SKU without buckets (issue 12).
+        refusal = next(r.json() for r in answers if r.status_code != 201)
+        assert (refusal["limit"], refusal["bought"]) == (3, 3), refusal
 
 
 async def test_operator_sees_one_total_and_adjusts_it_over_the_buckets(backend: Settings) -> None:

@@ -55,6 +55,7 @@ async def test_earn_burn_replay_and_refusals(api: Api) -> None:
     r = await points(api, "m-gold", "pos-2", delta=-621, channel="mall", reason="voucher")
     assert (r.status_code, r.json()["code"]) == (409, "insufficient_points")
     assert "620 points available" in r.json()["detail"]
+    assert r.json()["available"] == 620
     r = await points(api, "m-gold", "pos-2", delta=-620, channel="mall", reason="voucher")
     assert r.status_code == 200 and r.json()["points"] == 0 and r.json()["kind"] == "burn", r.text
     assert (await api.member("m-gold"))["points"] == 0

@@ -56,7 +56,7 @@ async def test_a_hold_past_the_limit_writes_nothing(redis: aioredis.Redis, scrip
     before: Snapshot = await snapshot(redis)
     refused = await calls.take_bucket(scripts, BK, order_id="o2", member_id="m1", qty=1, limit=2, now=T0,
                                       units=True)
-    assert refused == calls.BucketState("err", 0, 3, 0, code="limit_exceeded")
+    assert refused == calls.BucketState("err", 0, 3, 0, code="limit_exceeded", held=2)
     assert changes(before, await snapshot(redis)) == {}
 
 
