@@ -73,6 +73,12 @@ async def assign(store: Store, member_id: str, leader_id: str, community: str, e
     return answer.leader_id
 
 
+async def bind_late(store: Store, member_id: str, leader_id: str) -> None:
+    """A member with no leader that a share link just bound (touch_member.lua) joins that
+    leader's members, unless it was assigned another already (assign_members.lua)."""
+    await calls.assign_members(store.scripts, BRAND, now=now_ms(), records=[(member_id, [leader_id], "", 1)])
+
+
 async def assign_imported(store: Store, lines: Sequence[tuple[str, str, str]]) -> dict[str, str]:
     """Imported members (member id, leader id or "", community or ""): member -> leader."""
     if not lines:

@@ -96,6 +96,10 @@ async def load_and_bind_leader(store: Store, member_id: str, leader_ref: str = "
         return None
     if found.erased and not erased_too:
         raise member_erased(member_id)
+    if found.bound_now:
+        # Rare (a member's first share link after it joined without a leader): one more
+        # call, so the leader's members list and count include it.
+        await assignment.bind_late(store, member_id, found.leader_id)
     return MemberState(member_id, found.growth, found.points, found.leader_id or None, _split(found.identities),
                        found.erased)
 

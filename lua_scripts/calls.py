@@ -230,6 +230,7 @@ class MemberRecord(msgspec.Struct, frozen=True):
     leader_id: str
     identities: str   # comma-joined
     erased: bool = False
+    bound_now: bool = False  # this call bound the member to the leader_ref it was given
 
 
 async def touch_member(run: Runner, mk: MemberKeys, *, member_id: str, leader_ref: str) -> MemberRecord | None:
@@ -237,7 +238,8 @@ async def touch_member(run: Runner, mk: MemberKeys, *, member_id: str, leader_re
     if not found:
         return None
     growth, points, leader, identities = found[:4]
-    return MemberRecord(int(growth), int(points), leader, identities, len(found) > 4)
+    flag = found[4] if len(found) > 4 else ""
+    return MemberRecord(int(growth), int(points), leader, identities, flag == "erased", flag == "bound")
 
 
 def upsert_member_call(mk: MemberKeys, *, create_only: bool, records: Sequence[Sequence[Any]]) -> Call:
@@ -466,15 +468,18 @@ class Assignment(msgspec.Struct, frozen=True, array_like=True):
     assigned_now: int
 
 
-def assign_members_call(bk: BrandKeys, *, now: int, records: Sequence[tuple[str, Sequence[str], str]]) -> Call:
-    """Records: (member_id, candidate leader ids by id, member.enrolled event fragment or "")."""
-    leaders = sorted({leader for _, candidates, _ in records for leader in candidates})
+AssignRecord = tuple[str, Sequence[str], str] | tuple[str, Sequence[str], str, int]
+
+
+def assign_members_call(bk: BrandKeys, *, now: int, records: Sequence[AssignRecord]) -> Call:
+    """Records: (member_id, candidate leader ids by id, member.enrolled event fragment or "",
+    and optionally 1: late, the one candidate a share link just bound it to)."""
+    leaders = sorted({leader for record in records for leader in record[1]})
     return ("assign_members", (bk.assigned, bk.stream, *(bk.members_of(leader) for leader in leaders)),
             (now, orjson.dumps(leaders), orjson.dumps([list(r) for r in records])))
 
 
-async def assign_members(run: Runner, bk: BrandKeys, *, now: int,
-                         records: Sequence[tuple[str, Sequence[str], str]]) -> list[Assignment]:
+async def assign_members(run: Runner, bk: BrandKeys, *, now: int, records: Sequence[AssignRecord]) -> list[Assignment]:
     """One assignment per record, in order."""
     raw = await run.call(*assign_members_call(bk, now=now, records=records))
     return [Assignment(leader, int(made)) for leader, made in raw]

@@ -5,7 +5,8 @@ ARGV[1] member_id   ARGV[2] leader_ref ("" = none)
 A member with no leader is bound to leader_ref (first touch wins; a bound member is
 never re-bound). An erased member (erase_member.lua) is never bound and says so.
 Returns {growth, points, leader_id or "", identities (comma-joined)} (and a fifth
-element "erased" for an erased member), or false for an unknown member.
+element "erased" for an erased member, "bound" when this call bound its leader), or
+false for an unknown member.
 Example: EVALSHA sha 1 lb:{m:402}:members m-001 L-01
          -> {5200, 500, "L-01", "phone:+8613800000001,wechat:oAbC1"}
 ]]
@@ -19,5 +20,6 @@ end
 if m.leader == '' and leader_ref ~= '' then
   m.leader = leader_ref
   write_member(id, m)
+  return {m.growth, m.points, m.leader, m.identities, 'bound'}
 end
 return {m.growth, m.points, m.leader, m.identities}

@@ -108,6 +108,24 @@ async def test_a_leader_reads_its_own_members_only_paged(api: Api) -> None:
         assert field in problem["detail"], problem
 
 
+async def test_a_member_without_a_leader_joins_the_first_share_links_leader_in_its_list(api: Api) -> None:
+    await api.setup(members=[{"member_id": "m-lone", "identities": ["phone:13800000077"]}])
+    # A guest made in the live with no leader (rule none), and an imported member without one.
+    assert (await api.order("wechat:guest-late", "k1", sku="MILK-1L", qty=1)).status_code == 201
+    guest_id = (await api.http.get("/v1/me", headers=api.viewer("wechat:guest-late"))).json()["member_id"]
+    listed = (await api.http.get("/v1/leaders/L-01/members", headers=api.operator)).json()
+    assert listed["count"] == 0, listed
+    # Each enters later by L-01's share link: bound to it, and counted and listed by it.
+    for sub in ("wechat:guest-late", "phone:13800000077"):
+        assert (await api.enter(sub, leader_ref="L-01")).json()["leader_id"] == "L-01"
+    listed = (await api.http.get("/v1/leaders/L-01/members", headers=api.operator)).json()
+    assert listed["count"] == 2 and sorted(m["member_id"] for m in listed["members"]) == sorted([guest_id, "m-lone"])
+    # A later share link of another leader moves no one.
+    await api.enter("phone:13800000077", leader_ref="L-02")
+    assert (await api.http.get("/v1/leaders/L-02/members", headers=api.operator)).json()["count"] == 0
+    assert (await api.member("m-lone"))["leader_id"] == "L-01"
+
+
 @pytest.mark.parametrize("rule", ["community", "fewest_members"])
 async def test_imported_members_without_a_leader_get_one_by_the_rule(api: Api, rule: str) -> None:
     await api.setup()

@@ -59,3 +59,17 @@ async def test_concurrent_assignments_spread_exactly(redis, scripts: Scripts) ->
     answers = await asyncio.gather(*(assign(scripts, (f"g-{n}", leaders, "")) for n in range(300)))
     assert sum(1 for [a] in answers if a.assigned_now) == 300
     assert [await redis.zcard(BRAND.members_of(x)) for x in leaders] == [100, 100, 100]
+
+
+async def test_a_late_share_link_gives_a_member_assigned_no_leader_its_leader_once(redis, scripts: Scripts) -> None:
+    await assign(scripts, ("g-1", [], json.dumps({"member_id": "g-1"})))  # enrolled with no leader
+    await redis.delete(BRAND.stream)
+    before = await snapshot(redis)
+    # A share link bound it later (touch_member.lua said "bound"): it joins that leader, no event.
+    assert await assign(scripts, ("g-1", ["L-01"], "", 1)) == [calls.Assignment("L-01", 1)]
+    found = changes(before, await snapshot(redis))
+    assert found == {BRAND.assigned: {"g-1": f"L-01|{T0}"}, BRAND.members_of("L-01"): [("g-1", 0.0)]}
+    # Once: a second late record, or one for a member that has a leader, writes nothing.
+    before = await snapshot(redis)
+    assert await assign(scripts, ("g-1", ["L-02"], "", 1)) == [calls.Assignment("L-01", 0)]
+    assert changes(before, await snapshot(redis)) == {}

@@ -24,7 +24,7 @@ async def test_reads_the_member(redis, scripts: Scripts) -> None:
 async def test_first_touch_binds_leader(redis, scripts: Scripts) -> None:
     mk = await add_member(redis, "m-001", growth=10, points=5)
     before = await snapshot(redis)
-    assert await scripts.call("touch_member", [mk.members], ["m-001", "L-01"]) == [10, 5, "L-01", ""]
+    assert await scripts.call("touch_member", [mk.members], ["m-001", "L-01"]) == [10, 5, "L-01", "", "bound"]
     assert changes(before, await snapshot(redis)) == {
         mk.members: {**readable(before, mk.members), "m-001": record(growth=10, points=5, leader="L-01")}}
 
@@ -47,7 +47,7 @@ async def test_legacy_record_is_read_and_its_visited_list_dropped_on_write(redis
     assert await scripts.call("touch_member", [mk.members], ["m-001", ""]) == [7, 3, "", "wechat:oAbC1"]
     assert await snapshot(redis) == before
     # A leader bound now rewrites the record in the new layout, without the visited list.
-    assert await scripts.call("touch_member", [mk.members], ["m-001", "L-01"]) == [7, 3, "L-01", "wechat:oAbC1"]
+    assert await scripts.call("touch_member", [mk.members], ["m-001", "L-01"]) == [7, 3, "L-01", "wechat:oAbC1", "bound"]
     assert changes(before, await snapshot(redis)) == {
         mk.members: {"m-001": record(growth=7, points=3, leader="L-01", identities="wechat:oAbC1")}}
 
