@@ -16,7 +16,8 @@ in the member's home bucket, without a round trip to the session's slot
 Returns {"ok", 1|0 units taken, stock left, v}
         {"err", "limit_exceeded", stock left, v, units the member holds}  nothing written
         {"err", "unknown_sku", stock left, v}  nothing written
-        {"err", "seen", stock left, v}  the key holds an order here: nothing written
+        {"seen", 0, stock left, v}  the key holds an order here: nothing written (not a
+        refusal: the caller lets reserve_order replay that order)
 Example: EVALSHA sha 2 lb:{k:S1:HOT:3}:bucket lb:{k:S1:HOT:3}:takes 1a2b-x7 m-001 1 2 1764590400000 1 i|77aa
          -> {"ok", 1, 41, 0}
 ]]
@@ -26,7 +27,7 @@ local b = redis.call('HMGET', KEYS[1], 'stock', 'v', 'm|' .. member_id)
 if not b[1] then return {'err', 'unknown_sku', 0, 0} end
 local stock, v = tonumber(b[1]), tonumber(b[2] or 0)
 local idem = ARGV[7] or ''
-if idem ~= '' and redis.call('HEXISTS', KEYS[1], idem) == 1 then return {'err', 'seen', stock, v} end
+if idem ~= '' and redis.call('HEXISTS', KEYS[1], idem) == 1 then return {'seen', 0, stock, v} end
 local wrote = false
 if ARGV[4] ~= '' then
   local held = tonumber(b[3] or 0)
