@@ -494,51 +494,48 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _leader_webhooks(by_type: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    """What the engine POSTs to a leader's ``webhook_url`` (engine/leader_delivery.py)."""
+def _signed_webhook(summary: str, description: str, webhook_id: str, secret: str, types: dict[str, Any],
+                    data: dict[str, Any]) -> dict[str, Any]:
+    """A webhook the engine POSTs, signed per Standard Webhooks 1.0 (engine/leader_delivery.py
+    delivers both kinds: in order, each until a 2xx, with backoff)."""
     headers = {
-        "webhook-id": "`<leader_id>:<stream entry id>`, the same on every retry of one event: drop repeats by it.",
+        "webhook-id": f"{webhook_id}, the same on every retry of one event: drop repeats by it.",
         "webhook-timestamp": "Unix seconds when this attempt was signed.",
-        "webhook-signature": "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with LIVEBENEFITS_WEBHOOK_SECRET "
-                             "(Standard Webhooks 1.0).",
+        "webhook-signature": f"`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with {secret}.",
     }
-    body = {"type": "object", "required": ["type", "data"], "properties": {
-        "type": {"enum": ["order.routed", "order.refunded"]}, "data": by_type[LeaderOrder]}}
-    return {"leaderOrder": {"post": {
-        "summary": "A routed or refunded order, to its leader",
-        "description": "Signed per Standard Webhooks 1.0, one leader's events in stream order, each until a 2xx "
-                       "answer (then the next): a failed attempt is retried with backoff from 0.5 s doubling to "
-                       "60 s. Each attempt has LIVEBENEFITS_WEBHOOK_DEADLINE (5 s) in all; at most 4 KiB of "
-                       "the answer is read. Delivery is at least once: drop repeats by `webhook-id`.",
+    body = {"type": "object", "required": ["type", "data"], "properties": {"type": types, "data": data}}
+    return {"post": {
+        "summary": summary, "description": description,
         "parameters": [_param("header", name, {"type": "string"}, text, True) for name, text in headers.items()],
         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
         "responses": {"2XX": {"description": "Accepted; the next event follows."},
                       "default": {"description": "Not accepted: the same event is sent again after a backoff."}},
-    }}}
+    }}
+
+
+def _leader_webhooks(by_type: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """What the engine POSTs to a leader's ``webhook_url`` (engine/leader_delivery.py)."""
+    return {"leaderOrder": _signed_webhook(
+        "A routed or refunded order, to its leader",
+        "Signed per Standard Webhooks 1.0, one leader's events in stream order, each until a 2xx "
+        "answer (then the next): a failed attempt is retried with backoff from 0.5 s doubling to "
+        "60 s. Each attempt has LIVEBENEFITS_WEBHOOK_DEADLINE (5 s) in all; at most 4 KiB of "
+        "the answer is read. Delivery is at least once: drop repeats by `webhook-id`.",
+        "`<leader_id>:<stream entry id>`", "LIVEBENEFITS_WEBHOOK_SECRET (Standard Webhooks 1.0)",
+        {"enum": ["order.routed", "order.refunded"]}, by_type[LeaderOrder])}
 
 
 def _brand_webhooks(by_type: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     """What the engine POSTs to LIVEBENEFITS_BRAND_WEBHOOK_URL (engine/welcome.py)."""
-    headers = {
-        "webhook-id": "`*brand:<stream entry id>`, the same on every retry of one event: drop repeats by it.",
-        "webhook-timestamp": "Unix seconds when this attempt was signed.",
-        "webhook-signature": "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with "
-                             "LIVEBENEFITS_BRAND_WEBHOOK_SECRET (else LIVEBENEFITS_WEBHOOK_SECRET).",
-    }
-    body = {"type": "object", "required": ["type", "data"], "properties": {
-        "type": {"const": "member.enrolled"}, "data": by_type[MemberEnrolled]}}
-    return {"memberEnrolled": {"post": {
-        "summary": "A member made in the live: its leader and welcome coupons, to the brand",
-        "description": "Sent once per member, when a guest's first order enrols it: `leader_id` is the leader it "
-                       "was given (null: none), `welcome_coupons` what the session's `welcome_coupons` issued it "
-                       "(empty when their budgets were spent). No identity or phone number. Delivered like the "
-                       "leader webhooks: signed per Standard Webhooks 1.0, in order, each until a 2xx answer, "
-                       "retried with backoff from 0.5 s doubling to 60 s.",
-        "parameters": [_param("header", name, {"type": "string"}, text, True) for name, text in headers.items()],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
-        "responses": {"2XX": {"description": "Accepted; the next event follows."},
-                      "default": {"description": "Not accepted: the same event is sent again after a backoff."}},
-    }}}
+    return {"memberEnrolled": _signed_webhook(
+        "A member made in the live: its leader and welcome coupons, to the brand",
+        "Sent once per member, when a guest's first order enrols it: `leader_id` is the leader it "
+        "was given (null: none), `welcome_coupons` what the session's `welcome_coupons` issued it "
+        "(empty when their budgets were spent). No identity or phone number. Delivered like the "
+        "leader webhooks: signed per Standard Webhooks 1.0, in order, each until a 2xx answer, "
+        "retried with backoff from 0.5 s doubling to 60 s.",
+        "`*brand:<stream entry id>`", "LIVEBENEFITS_BRAND_WEBHOOK_SECRET (else LIVEBENEFITS_WEBHOOK_SECRET)",
+        {"const": "member.enrolled"}, by_type[MemberEnrolled])}
 
 
 @functools.cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -80,22 +82,23 @@ async def erase_member(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def move_points(request: Request) -> Response:
-    """Points earned (delta > 0) or burned (delta < 0) by another channel, once per Idempotency-Key."""
+async def _move(request: Request, what: Literal["points", "growth"],
+                kind: type[PointsMovementRequest] | type[GrowthMovementRequest]) -> Response:
     require(request, "operator")
     member_id = path_id(request, "member_id")
     key = idempotency_key(request.headers.get("idempotency-key"))
-    change = await body(request, PointsMovementRequest)
-    return json(await ledger.move(store(request), member_id, "points", change, key))
+    change = await body(request, kind)
+    return json(await ledger.move(store(request), member_id, what, change, key))
+
+
+async def move_points(request: Request) -> Response:
+    """Points earned (delta > 0) or burned (delta < 0) by another channel, once per Idempotency-Key."""
+    return await _move(request, "points", PointsMovementRequest)
 
 
 async def move_growth(request: Request) -> Response:
     """Growth added by another channel, once per Idempotency-Key; the tier rises as a purchase's does."""
-    require(request, "operator")
-    member_id = path_id(request, "member_id")
-    key = idempotency_key(request.headers.get("idempotency-key"))
-    change = await body(request, GrowthMovementRequest)
-    return json(await ledger.move(store(request), member_id, "growth", change, key))
+    return await _move(request, "growth", GrowthMovementRequest)
 
 
 async def member_ledger(request: Request) -> Response:
