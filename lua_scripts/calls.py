@@ -129,8 +129,6 @@ async def read_products(run: Runner, k: SessionKeys, product_keys: Sequence[str]
                          [member_id, now, version, generation, tier, *skus])
     if raw[0] == "ok":
         return Shelf("ok", raw[1], raw[2], raw[3])
-    if raw[0] == "seen":  # not a refusal a client hears: engine/hot_sku.py SEEN
-        return BucketState("err", 0, int(raw[2]), int(raw[3]), code="seen")
     if raw[0] == "err":
         return Shelf("err", code=raw[1])
     return Shelf(raw[0])
@@ -313,8 +311,6 @@ async def apply_movement(run: Runner, mk: MemberKeys, *, idempotency_key: str, w
                          remember_ms: int) -> Movement:
     raw = await run.call("apply_movement", [mk.members, mk.moves, mk.movement_key(idempotency_key)],
                          [mk.member_id, what, delta, channel, reason, fingerprint, now, remember_ms])
-    if raw[0] == "seen":  # not a refusal a client hears: engine/hot_sku.py SEEN
-        return BucketState("err", 0, int(raw[2]), int(raw[3]), code="seen")
     if raw[0] == "err":
         return Movement("err", code=raw[1], available=int(raw[2]) if len(raw) > 2 else 0)
     return Movement(raw[0], int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]))
