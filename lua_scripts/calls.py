@@ -63,12 +63,16 @@ async def reserve_order(run: Runner, k: SessionKeys, *, sku: str, member_id: str
                         home: int = 0) -> Reservation:
     """``bucket``: a hot SKU's units (and the buyer's limit hold, in bucket ``home``) were
     taken already (engine/hot_sku.py); the script then takes no stock of its own."""
-    raw = await run.call(
-        "reserve_order", [k.product(sku), k.roster, k.coupons, k.orders, k.expiry, k.meta, k.by_status, k.voided],
-        [k.session_id, sku, member_id, tier, qty, coupon_id, points, now, order_id, fingerprint, tier_mult,
-         points_per_yuan, point_value_fen, max_points_discount_milli, leader_id, viewer, pending_grace_ms,
-         int(pending), generation, idempotency_field, rate, burst, "" if bucket is None else bucket,
-         "" if bucket is None else home])
+    keys_ = [k.product(sku), k.roster, k.coupons, k.orders, k.expiry, k.meta, k.by_status]
+    args = [k.session_id, sku, member_id, tier, qty, coupon_id, points, now, order_id, fingerprint, tier_mult,
+            points_per_yuan, point_value_fen, max_points_discount_milli, leader_id, viewer, pending_grace_ms,
+            int(pending), generation, idempotency_field, rate, burst]
+    if bucket is not None:
+        # Only a hot SKU's order sends what only it reads: every other order (nearly all
+        # of them) packs and parses 7 keys and 22 arguments, as before hot SKUs.
+        keys_.append(k.voided)
+        args += [bucket, home]
+    raw = await run.call("reserve_order", keys_, args)
     outcome = raw[0]
     if outcome in ("ok", "replay"):
         return Reservation(outcome, order_json=raw[1])

@@ -14,9 +14,9 @@ ARGV[15] leader_id (with ARGV[4] only)  ARGV[16] viewer (the token's identity)
 ARGV[17] pending grace ms   ARGV[18] "1" = reserve as pending
 ARGV[19] roster generation  ARGV[20] idempotency field of the roster
 ARGV[21] order attempts a viewer may make per second (0 = no budget)   ARGV[22] burst
-ARGV[23] a hot SKU's bucket the units were already taken from ("" = none: take them
+ARGV[23] a hot SKU's bucket the units were already taken from ("" or absent = none: take them
          here)   ARGV[24] the buyer's home bucket, holding its limit (engine/hot_sku.py)
-KEYS[8] the tag's voided takes (read only with ARGV[23]; void_take.lua)
+KEYS[8] the tag's voided takes (sent and read only with ARGV[23]; void_take.lua)
 
 The buyer's tier, multiplier and leader come from its seat in the roster, written when
 it entered the room: an order by a member who entered is this one script, nothing
