@@ -9,8 +9,9 @@ Streams are bare asyncio connections (tests/sse.py ``RawStream``), to keep the t
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,45 +41,40 @@ pytestmark = [pytest.mark.slow, pytest.mark.fault,
 
 class Orders:
     """Viewers ordering one EGG at a time, ``width`` at once, until told to stop; each
-    answer's status and latency kept."""
+    answer's status and latency kept. The orders go from a process of their own
+    (tests/payments/order_lanes.py): timed from this test's loop, which opens the
+    streams, their latency would include this loop's own lag."""
 
     def __init__(self, live: LiveApi, session_id: str, identities: list[str], width: int = 4) -> None:
         self.live, self.session_id, self.identities, self.width = live, session_id, identities, width
         self.latencies_ms: list[float] = []
         self.statuses: list[int] = []
         self.placed: list[dict[str, Any]] = []
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[Any] | None = None
+        self._process: asyncio.subprocess.Process | None = None
         self.engine_side = ""
 
-    async def _one(self, n: int) -> None:
-        identity = self.identities[n % len(self.identities)]
-        headers = {**self.live.viewer(identity), "Idempotency-Key": uuid.uuid4().hex}
-        started = time.perf_counter()
-        r = await self.live.http.post(f"/v1/sessions/{self.session_id}/orders", json={"sku": "EGG", "qty": 1},
-                                      headers=headers)
-        self.latencies_ms.append((time.perf_counter() - started) * 1000)
-        self.statuses.append(r.status_code)
-        if r.status_code == 201:
-            self.placed.append(r.json())
-
-    async def _lane(self, lane: int) -> None:
-        n = lane
-        while not self._stop.is_set():
-            await self._one(n)
-            n += self.width
-
-    def __enter__(self) -> "Orders":
-        self._task = asyncio.ensure_future(asyncio.gather(*(self._lane(k) for k in range(self.width))))
-        return self
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.payments.order_lanes", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, limit=1 << 24)  # the answer: one line of every order placed
+        assert self._process.stdin is not None and self._process.stdout is not None
+        plan = {"base_url": self.live.engine.base_url, "session_id": self.session_id, "width": self.width,
+                "headers": [self.live.viewer(identity) for identity in self.identities]}
+        self._process.stdin.write(json.dumps(plan).encode() + b"\n")
+        await self._process.stdin.drain()
+        assert await asyncio.wait_for(self._process.stdout.readline(), 30) == b"started\n"
 
     async def stop(self) -> None:
-        self._stop.set()
-        assert self._task is not None
-        await self._task
+        assert self._process is not None and self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(b"stop\n")
+        await self._process.stdin.drain()
+        result = json.loads(await asyncio.wait_for(self._process.stdout.readline(), 30))
+        await asyncio.wait_for(self._process.wait(), 10)
+        self.latencies_ms, self.statuses, self.placed = result["latencies_ms"], result["statuses"], result["placed"]
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
+    def kill(self) -> None:
+        if self._process is not None and self._process.returncode is None:
+            self._process.kill()
 
     def check(self, what: str) -> None:
         ordered = sorted(self.latencies_ms)
@@ -152,11 +148,15 @@ async def during(live: LiveApi, session_id: str, identities: list[str],
                  work: Awaitable[Any]) -> tuple[Orders, Any]:
     """``work`` while viewers order, and a second of ordering after it."""
     before = await order_buckets(live)
-    with Orders(live, session_id, identities) as orders:
+    orders = Orders(live, session_id, identities)
+    await orders.start()
+    try:
         await asyncio.sleep(0.2)
         result = await work
         await asyncio.sleep(1.0)
         await orders.stop()
+    finally:
+        orders.kill()
     orders.engine_side = bucket_p99(before, await order_buckets(live))
     return orders, result
 
