@@ -39,6 +39,7 @@ Example: EVALSHA sha 10 <keys> m-001 m-001 gold 1764590400000 3 1a2b3c4d "" 9f3c
 --#include _roster.lua
 --#include _product_terms.lua
 --#include _rate_limit.lua
+--#include _issue_coupon.lua
 local viewer, member_id, tier = ARGV[1], ARGV[2], ARGV[3]
 local now = tonumber(ARGV[4])
 local generation = ARGV[8]
@@ -92,26 +93,15 @@ if redis.call('HSETNX', KEYS[3], viewer, tier) == 1 then
 end
 
 local coupons, issued = {}, 0
+local coupon_at = {templates = 4, held = 5, coupons = 6, stats = 2}
 if member_id ~= '' then
   for template_id in string.gmatch(s[5] or '', '[^,]+') do
-    local held_field = member_id .. '|' .. template_id
     local template = cjson.decode(redis.call('HGET', KEYS[4], template_id))
     local open = template.all
     for _, t in ipairs(template.tiers) do
       if t == tier then open = true end
     end
-    if open and redis.call('HEXISTS', KEYS[5], held_field) == 0
-        and tonumber(redis.call('HGET', KEYS[4], template_id .. '|issued') or 0) < template.budget then
-      local coupon_id = ARGV[6] .. '-c' .. redis.call('HINCRBY', KEYS[4], '#seq', 1)
-      redis.call('HSET', KEYS[6], coupon_id, cjson.encode({
-        coupon_id = coupon_id, template_id = template_id, member_id = member_id,
-        kind = template.kind, value = template.value, min_spend = template.min_spend,
-        expires_ms = now + template.valid_ms, status = 'available'}))
-      redis.call('HINCRBY', KEYS[4], template_id .. '|issued', 1)
-      redis.call('HSET', KEYS[5], held_field, coupon_id)
-      local listed = redis.call('HGET', KEYS[5], member_id)
-      redis.call('HSET', KEYS[5], member_id, listed and (listed .. ',' .. coupon_id) or coupon_id)
-      redis.call('HINCRBY', KEYS[2], tier .. '|coupons_issued', 1)
+    if open and issue_coupon(coupon_at, ARGV[6], template_id, template, member_id, tier, now) then
       issued = issued + 1
     end
   end

@@ -11,31 +11,18 @@ Returns {1 if issued now else 0, coupon_json...} (the coupons of the welcome)
 Example: EVALSHA sha 4 <keys> g-1 bronze 1764590400000 1a2b3c4d WELCOME
          -> {1, '{"coupon_id":"1a2b3c4d-c7","template_id":"WELCOME",...}'}
 ]]
+--#include _issue_coupon.lua
 local member_id, tier, now, tag = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local welcome_field = 'w|' .. member_id
 local done = redis.call('HGET', KEYS[2], welcome_field)
 local answer = {0}
 if not done then
   local ids = {}
+  local coupon_at = {templates = 1, held = 2, coupons = 3, stats = 4}
   for template_id in string.gmatch(ARGV[5], '[^,]+') do
-    local held_field = member_id .. '|' .. template_id
     local raw = redis.call('HGET', KEYS[1], template_id)
-    if raw and redis.call('HEXISTS', KEYS[2], held_field) == 0 then
-      local template = cjson.decode(raw)
-      if tonumber(redis.call('HGET', KEYS[1], template_id .. '|issued') or 0) < template.budget then
-        local coupon_id = tag .. '-c' .. redis.call('HINCRBY', KEYS[1], '#seq', 1)
-        redis.call('HSET', KEYS[3], coupon_id, cjson.encode({
-          coupon_id = coupon_id, template_id = template_id, member_id = member_id,
-          kind = template.kind, value = template.value, min_spend = template.min_spend,
-          expires_ms = now + template.valid_ms, status = 'available'}))
-        redis.call('HINCRBY', KEYS[1], template_id .. '|issued', 1)
-        redis.call('HSET', KEYS[2], held_field, coupon_id)
-        local listed = redis.call('HGET', KEYS[2], member_id)
-        redis.call('HSET', KEYS[2], member_id, listed and (listed .. ',' .. coupon_id) or coupon_id)
-        redis.call('HINCRBY', KEYS[4], tier .. '|coupons_issued', 1)
-        ids[#ids + 1] = coupon_id
-      end
-    end
+    local coupon_id = raw and issue_coupon(coupon_at, tag, template_id, cjson.decode(raw), member_id, tier, now)
+    if coupon_id then ids[#ids + 1] = coupon_id end
   end
   done = table.concat(ids, ',')
   redis.call('HSET', KEYS[2], welcome_field, done)
