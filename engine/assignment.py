@@ -14,7 +14,7 @@ import msgspec
 
 from lua_scripts import calls
 
-from . import display_names, keys
+from . import buyers, keys
 from .clock import now_ms, rfc3339
 from .errors import DomainError
 from .store import Store
@@ -113,13 +113,12 @@ async def members_of(store: Store, leader_id: str, after: str | None, limit: int
     joined = await store.client.hmget(BRAND.assigned, page)
     pipe = store.client.pipeline(transaction=False)
     for member_id in page:
-        # The packed record and the display name (display_names.py: "<member>|n"), one read.
-        pipe.hmget(keys.MemberKeys(member_id).members, [member_id, display_names.name_field(member_id)])
+        pipe.hmget(keys.MemberKeys(member_id).members, buyers.fields(member_id))
     found = await pipe.execute()
     members = []
     for member_id, (record, name), assigned in zip(page, found, joined):
-        growth = int(record.split("|", 1)[0]) if record else 0
+        member = buyers.from_fields(record, name)
         joined_ms = int(assigned.rsplit("|", 1)[1]) if assigned else 0
-        members.append(LeaderMember(member_id=member_id, tier=ladder.tier_for(growth).name, display_name=name,
-                                    joined_at=rfc3339(joined_ms, 0) if joined_ms else None))
+        members.append(LeaderMember(member_id=member_id, tier=ladder.tier_for(member.growth).name,
+                                    display_name=member.name, joined_at=rfc3339(joined_ms, 0) if joined_ms else None))
     return LeaderMembers(leader_id=leader_id, count=count, members=members, next=page[-1] if more else None)

@@ -19,6 +19,7 @@ _HEAD, _TAIL = 3, 4
 class Buyer:
     name: str | None
     masked_phone: str | None
+    growth: int = 0
 
 
 def mask_phone(identity: str) -> str | None:
@@ -34,11 +35,21 @@ def mask_phone(identity: str) -> str | None:
     return digits[:_HEAD] + "****" + digits[-_TAIL:]
 
 
+def fields(member_id: str) -> list[str]:
+    """What to HMGET of the member's bucket (``keys.MemberKeys(member_id).members``):
+    its packed record and its display name, one read."""
+    return [member_id, display_names.name_field(member_id)]
+
+
+def from_fields(record: str | None, name: str | None) -> Buyer:
+    """The buyer from what ``fields`` read."""
+    # The packed record: growth|points|leader|identities (lua_scripts/_member_record.lua).
+    parts = record.split("|", 3) if record else []
+    identities = parts[3].split(",") if len(parts) == 4 else []
+    phone = next((masked for i in identities if (masked := mask_phone(i))), None)
+    return Buyer(name, phone, int(parts[0]) if parts else 0)
+
+
 async def buyer(store: Store, member_id: str) -> Buyer:
     """The member's name and first phone, masked; one read of its bucket."""
-    record, name = await store.client.hmget(keys.MemberKeys(member_id).members,
-                                            [member_id, display_names.name_field(member_id)])
-    # The packed record: growth|points|leader|identities (lua_scripts/_member_record.lua).
-    identities = record.split("|")[3].split(",") if record and record.count("|") >= 3 else []
-    phone = next((masked for i in identities if (masked := mask_phone(i))), None)
-    return Buyer(name, phone)
+    return from_fields(*await store.client.hmget(keys.MemberKeys(member_id).members, fields(member_id)))
