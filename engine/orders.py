@@ -275,9 +275,9 @@ async def _take_hot(store: Store, parsed: SessionDef, buyer: Buyer, request: Ord
     """A bucketed SKU's units and limit hold, taken before the order is recorded
     (engine/hot_sku.py): (bucket, home bucket); None for any other SKU. Raises the
     refusal (sold_out, limit_exceeded, ...) uncounted: the caller counts it."""
-    product = next((p for p in parsed.products if p.spec.sku == request.sku), None)
-    if product is None or product.spec.buckets == 1:
+    if request.sku not in parsed.hot:
         return None
+    product = next(p for p in parsed.products if p.spec.sku == request.sku)
     # What the cached definition can tell is refused before any bucket is visited.
     if state_at(parsed, now) != "live":
         raise DomainError("session_not_live", f"session {parsed.session_id!r} is not live")

@@ -102,6 +102,12 @@ class SessionDef:
     override: str = ""
     # SKUs an earlier definition had and a later one dropped (their keys remain).
     dropped_skus: list[str] = field(default_factory=list)
+    # The hot SKUs (engine/hot_sku.py) and their bucket counts, known once per definition:
+    # every order and entry asks, and nearly always the answer is "none".
+    hot: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hot", {p.spec.sku: p.spec.buckets for p in self.products if p.spec.buckets > 1})
 
     @property
     def skus(self) -> list[str]:
@@ -328,10 +334,9 @@ async def with_bucket_stock(store: Store, parsed: SessionDef, raw_rows: list) ->
     """Product rows as read from the product hashes, with a bucketed SKU's stock left
     summed over its buckets: operators and viewers see one total (engine/hot_sku.py)."""
     rows = [ProductRow(*row) for row in raw_rows]
-    hot = {p.spec.sku: p.spec.buckets for p in parsed.products if p.spec.buckets > 1}
-    if not hot:
+    if not parsed.hot:
         return rows
-    left = await hot_sku.stock_left(store, parsed.session_id, hot)
+    left = await hot_sku.stock_left(store, parsed.session_id, parsed.hot)
     return [row._replace(stock_left=left[p.spec.sku]) if p.spec.sku in left else row
             for p, row in zip(parsed.products, rows)]
 

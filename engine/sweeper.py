@@ -46,9 +46,8 @@ async def _sweep_hot_skus(store: Store, now: int) -> None:
     """Units of bucketed SKUs that a crash stranded between two slots go back (engine/hot_sku.py)."""
     for session_id in await store.client.smembers(keys.SESSIONS):
         parsed = await load_def(store, session_id)
-        hot = {p.spec.sku: p.spec.buckets for p in parsed.products if p.spec.buckets > 1} if parsed else {}
-        if hot:
-            await hot_sku.sweep(store, session_id, hot, now)
+        if parsed is not None and parsed.hot:
+            await hot_sku.sweep(store, session_id, parsed.hot, now)
 
 
 async def _expire_due(store: Store, tk: keys.TagKeys, now: int) -> int:
